@@ -1,0 +1,1 @@
+"""Reports: weekly charts, e-mail, CSV/XLSX export, bulletin draft."""

@@ -1,0 +1,87 @@
+"""Command line: parse, call, print. Logic lives in the modules it calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from monitor.errors import BadInput, WxmonError
+
+DEFAULT_CONFIG = "accounts.yaml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors: one line, exit 2
+        self.exit(2, f"wxmon: {message} (see '{self.prog} --help')\n")
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from monitor.config import check_file
+
+    path = Path(args.path or DEFAULT_CONFIG)
+    problems = check_file(path, check_env=not args.no_env)
+    for line in problems:
+        print(line, file=sys.stderr)
+    if problems:
+        return 2
+    print(f"{path}: OK")
+    return 0
+
+
+def _cmd_config_schema(args: argparse.Namespace) -> int:
+    import json
+
+    from monitor.config import json_schema
+
+    print(json.dumps(json_schema(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_emulator(args: argparse.Namespace) -> int:
+    from emulator.server import serve_forever
+
+    return serve_forever(host=args.host, port=args.port, scenario=args.scenario, seed=args.seed)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="wxmon", description="Monitor government WeChat official accounts.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    config = sub.add_parser("config", help="validate accounts.yaml or print its JSON Schema")
+    config_sub = config.add_subparsers(dest="config_command", required=True, parser_class=_Parser)
+    check = config_sub.add_parser("check", help="validate an accounts file")
+    check.add_argument("path", nargs="?", help=f"accounts file (default ./{DEFAULT_CONFIG})")
+    check.add_argument("--no-env", action="store_true",
+                       help="do not require the secret environment variables to be set")
+    check.set_defaults(func=_cmd_config_check)
+    schema = config_sub.add_parser("schema", help="print the JSON Schema of accounts.yaml")
+    schema.set_defaults(func=_cmd_config_schema)
+
+    emu = sub.add_parser("emulator", help="run the WeChat platform emulator")
+    emu.add_argument("--host", default="127.0.0.1")
+    emu.add_argument("--port", type=int, default=8780)
+    emu.add_argument("--scenario", help="scenario YAML (default: the demo scenario)")
+    emu.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    emu.set_defaults(func=_cmd_emulator)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BadInput as exc:
+        for line in exc.problems:
+            print(f"wxmon: {line}", file=sys.stderr)
+        return 2
+    except WxmonError as exc:
+        print(f"wxmon: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
