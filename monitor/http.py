@@ -1,0 +1,147 @@
+"""The one HTTP path for pages behind columns.
+
+aiohttp, chosen by measurement (see bench/): for many small GETs with a keyword
+check it is an order of magnitude faster than httpx's default transport. Limits:
+a global concurrency cap, a per-host connection cap and a per-host request rate,
+so government servers are never hammered. Results are plain data; deciding what
+a result means for a column is the columns probe's job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import ssl
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import aiohttp
+
+USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Mobile Safari/537.36 MicroMessenger/8.0 wxmon"
+)
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.I)
+
+
+@dataclass(frozen=True)
+class PageResult:
+    url: str
+    final_url: str | None
+    status: int | None
+    elapsed_ms: float | None
+    text: str | None
+    redirects: int = 0
+    error: str | None = None  # timeout | connect | tls | reset | too_many_redirects | bad_url
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+
+class _HostPacer:
+    """Spaces requests to one host at least ``1/rate`` seconds apart."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.interval = 1.0 / rate if rate else 0.0
+        self._next: dict[str, float] = {}
+        self._lock = asyncio.Lock()
+
+    async def wait(self, host: str) -> None:
+        if not self.interval:
+            return
+        async with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(host, 0.0))
+            self._next[host] = slot + self.interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
+
+
+class PageFetcher:
+    def __init__(
+        self,
+        *,
+        concurrency: int = 50,
+        per_host: int = 4,
+        per_host_rate: float | None = 5.0,
+        timeout_s: float = 15.0,
+        max_redirects: int = 10,
+        max_body_bytes: int = 2_000_000,
+    ) -> None:
+        self.max_redirects = max_redirects
+        self.max_body_bytes = max_body_bytes
+        self._pacer = _HostPacer(per_host_rate)
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 10.0))
+        self._connector_args = {"limit": concurrency, "limit_per_host": per_host, "ttl_dns_cache": 300}
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> "PageFetcher":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(**self._connector_args),
+                timeout=self._timeout,
+                headers={"User-Agent": USER_AGENT, "Accept-Language": "zh-CN,zh;q=0.9"},
+                trust_env=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch(self, url: str) -> PageResult:
+        host = urlsplit(url).hostname
+        if not host:
+            return PageResult(url, None, None, None, None, error="bad_url")
+        await self._pacer.wait(host)
+        started = time.perf_counter()
+        try:
+            async with self._client().get(url, allow_redirects=True, max_redirects=self.max_redirects) as resp:
+                body = await resp.content.read(self.max_body_bytes)
+                elapsed = (time.perf_counter() - started) * 1000
+                return PageResult(
+                    url, str(resp.url), resp.status, round(elapsed, 1),
+                    decode_body(body, resp.charset), redirects=len(resp.history),
+                )
+        except aiohttp.TooManyRedirects:
+            return self._failed(url, started, "too_many_redirects")
+        except asyncio.TimeoutError:
+            return self._failed(url, started, "timeout")
+        except (aiohttp.ClientSSLError, ssl.SSLError):
+            return self._failed(url, started, "tls")
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, ConnectionResetError):
+            return self._failed(url, started, "reset")
+        except (aiohttp.ClientConnectionError, OSError):
+            return self._failed(url, started, "connect")
+        except (aiohttp.InvalidURL, ValueError):
+            return self._failed(url, started, "bad_url")
+
+    @staticmethod
+    def _failed(url: str, started: float, kind: str) -> PageResult:
+        return PageResult(url, None, None, round((time.perf_counter() - started) * 1000, 1), None, error=kind)
+
+
+def decode_body(body: bytes, declared: str | None) -> str:
+    """Decode with the declared charset, else the page's meta charset, else UTF-8, else GB18030."""
+    candidates: list[str] = []
+    if declared:
+        candidates.append(declared)
+    meta = _META_CHARSET.search(body[:2048])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    candidates += ["utf-8", "gb18030"]
+    for name in candidates:
+        try:
+            return body.decode("gb18030" if name.lower() in ("gb2312", "gbk") else name)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return body.decode("utf-8", "replace")

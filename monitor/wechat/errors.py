@@ -1,0 +1,113 @@
+"""Typed errors of the platform API.
+
+Each error says whose problem it is, so no caller has to guess from a code:
+``blames`` is ``"monitor"`` (our network, the platform busy, a quota: the result
+is ``error``) or ``"config"`` (the account's API access is not set up for us:
+``unverifiable``). None of them ever blames the account itself, and none carries
+a secret or an access token in its text.
+"""
+
+from __future__ import annotations
+
+
+class WeChatError(Exception):
+    blames = "monitor"
+    retryable = False
+
+    def __init__(self, message: str, *, endpoint: str = "", code: int | None = None) -> None:
+        self.endpoint = endpoint
+        self.code = code
+        where = f"{endpoint}: " if endpoint else ""
+        tag = f" (errcode {code})" if code is not None else ""
+        super().__init__(f"{where}{message}{tag}")
+
+
+class NetworkError(WeChatError):
+    """No usable answer: connect failure, timeout, reset connection."""
+
+    retryable = True
+
+
+class BadResponse(WeChatError):
+    """An answer that is not the API's JSON (HTTP error, HTML page, garbage)."""
+
+    retryable = True
+
+
+class APIError(WeChatError):
+    """The platform answered with a non-zero errcode not covered below."""
+
+
+class Busy(APIError):
+    """errcode -1: the platform is busy; retry with backoff."""
+
+    retryable = True
+
+
+class QuotaExhausted(APIError):
+    """errcode 45009: the endpoint's daily quota is used up; stop until tomorrow."""
+
+
+class NotAuthorized(APIError):
+    """errcode 48001: the account has not been granted this API."""
+
+    blames = "config"
+
+
+class IPNotWhitelisted(APIError):
+    """errcode 40164: the monitor's IP is not on the account's whitelist."""
+
+    blames = "config"
+
+
+class BadCredentials(APIError):
+    """errcode 40013 / 40125 / 40001 on the token call: wrong appid or secret."""
+
+    blames = "config"
+
+
+class TokenInvalid(APIError):
+    """errcode 40001 / 40014 / 42001 on a call: the token was refused."""
+
+
+class NoMenu(APIError):
+    """errcode 46003: the account has no API-created menu (not an error of anyone)."""
+
+
+class OutOfWindow(APIError):
+    """errcode 45015: the follower has not written within 48 hours."""
+
+
+class FeatureOff(APIError):
+    """errcode 65400: the account has not enabled the new customer-service feature."""
+
+    blames = "config"
+
+
+_BY_CODE: dict[int, type[APIError]] = {
+    -1: Busy,
+    45009: QuotaExhausted,
+    48001: NotAuthorized,
+    40164: IPNotWhitelisted,
+    40013: BadCredentials,
+    40125: BadCredentials,
+    40001: TokenInvalid,
+    40014: TokenInvalid,
+    42001: TokenInvalid,
+    46003: NoMenu,
+    45015: OutOfWindow,
+    65400: FeatureOff,
+}
+
+TOKEN_CODES = frozenset({40001, 40014, 42001})
+
+
+def error_for(code: int, errmsg: str, endpoint: str) -> APIError:
+    cls = _BY_CODE.get(code, APIError)
+    return cls(_scrub(errmsg), endpoint=endpoint, code=code)
+
+
+def _scrub(text: str) -> str:
+    # errmsg sometimes echoes request parts ("rid: ..." is fine, a token is not).
+    text = str(text)[:200]
+    return " ".join(w if len(w) < 40 else w[:6] + "…" for w in text.split())

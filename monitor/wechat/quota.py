@@ -1,0 +1,67 @@
+"""Daily call budgets per account and endpoint, in Asia/Shanghai days.
+
+The platform's quotas reset at Shanghai midnight. Once it says 45009, or once
+our own budget for an endpoint is spent, we stop calling that endpoint for that
+account until the next day instead of burning calls the account may need.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import date, datetime, time, timedelta
+
+from monitor.clock import SHANGHAI, Clock, get_clock
+
+# Our own budgets, below the platform's limits so the account keeps calls for itself.
+DEFAULT_BUDGETS: dict[str, int] = {
+    "cgi-bin/freepublish/batchget": 20,
+    "cgi-bin/freepublish/getarticle": 200,
+    "cgi-bin/material/batchget_material": 50,
+}
+
+
+def next_shanghai_midnight(at: datetime) -> datetime:
+    local = at.astimezone(SHANGHAI)
+    return datetime.combine(local.date() + timedelta(days=1), time(0), SHANGHAI)
+
+
+class QuotaBook:
+    def __init__(self, budgets: dict[str, int] | None = None, clock: Clock | None = None) -> None:
+        self.budgets = dict(DEFAULT_BUDGETS if budgets is None else budgets)
+        self._clock = clock
+        self._used: dict[tuple[str, str, date], int] = defaultdict(int)
+        self._exhausted_until: dict[tuple[str, str], datetime] = {}
+        self._lock = threading.Lock()
+
+    def _now(self) -> datetime:
+        return (self._clock or get_clock()).now()
+
+    def blocked_until(self, appid: str, endpoint: str) -> datetime | None:
+        """When calls may resume, or None if a call may be made now."""
+        now = self._now()
+        with self._lock:
+            until = self._exhausted_until.get((appid, endpoint))
+            if until and until > now:
+                return until
+            budget = self.budgets.get(endpoint)
+            day = now.astimezone(SHANGHAI).date()
+            if budget is not None and self._used[(appid, endpoint, day)] >= budget:
+                return next_shanghai_midnight(now)
+        return None
+
+    def spend(self, appid: str, endpoint: str) -> None:
+        day = self._now().astimezone(SHANGHAI).date()
+        with self._lock:
+            self._used[(appid, endpoint, day)] += 1
+
+    def used_today(self, appid: str, endpoint: str) -> int:
+        day = self._now().astimezone(SHANGHAI).date()
+        with self._lock:
+            return self._used[(appid, endpoint, day)]
+
+    def mark_exhausted(self, appid: str, endpoint: str) -> datetime:
+        until = next_shanghai_midnight(self._now())
+        with self._lock:
+            self._exhausted_until[(appid, endpoint)] = until
+        return until
