@@ -1,0 +1,42 @@
+"""The confirmation rule for columns: N consecutive failures spanning M minutes.
+
+One small state machine, the only place that decides when a failing column
+becomes broken. A round the monitor could not judge (its own network down, the
+canary failing) is ``error``: it neither counts as a failure nor resets the count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Literal
+
+Outcome = Literal["ok", "fail", "unverifiable", "error"]
+Status = Literal["ok", "failing", "broken", "unverifiable", "error"]
+
+
+@dataclass(frozen=True)
+class ConfirmRule:
+    failures: int = 3
+    minutes: float = 60.0
+
+
+@dataclass(frozen=True)
+class ColumnTrack:
+    status: Status = "ok"
+    consecutive_failures: int = 0
+    first_failure_at: datetime | None = None
+
+
+def advance(track: ColumnTrack | None, outcome: Outcome, at: datetime, rule: ConfirmRule) -> ColumnTrack:
+    track = track or ColumnTrack()
+    if outcome == "ok":
+        return ColumnTrack("ok")
+    if outcome == "unverifiable":
+        return ColumnTrack("unverifiable")
+    if outcome == "error":
+        return replace(track, status="error")
+    failures = track.consecutive_failures + 1
+    first = track.first_failure_at if track.consecutive_failures else at
+    confirmed = failures >= rule.failures and at - first >= timedelta(minutes=rule.minutes)
+    return ColumnTrack("broken" if confirmed else "failing", failures, first)
