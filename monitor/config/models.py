@@ -1,0 +1,486 @@
+"""Pydantic models of accounts.yaml.
+
+Every model forbids unknown keys. Checks that involve several fields are written
+once, as functions returning ``(path, message)`` pairs, and used both by the
+models' validators (a Config built in code is checked the same way) and by the
+loader, which runs them on whatever parts of a broken file are valid so that one
+run reports every problem.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from apscheduler.triggers.cron import CronTrigger
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo,
+                      model_validator)
+
+from monitor.config.cron import CronError, cron_trigger
+from monitor.errors import BadInput
+from monitor.policy import (BUILTIN_NAMES, NAME_PATTERN, Policy, PolicyError, PolicySpec,
+                            problems_error, resolve_policy)
+
+if TYPE_CHECKING:
+    from monitor.workdays import WorkCalendar
+
+FieldPath = tuple[str | int, ...]
+Problem = tuple[FieldPath, str]
+
+ID_PATTERN = NAME_PATTERN
+APPID_PATTERN = r"^wx[0-9a-f]{16}$"
+ENV_PATTERN = r"^[A-Z_][A-Z0-9_]*$"
+COLUMN_PATH_PATTERN = r"^[^/\s][^/]*(/[^/\s][^/]*)?$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s.]+$"
+DEFAULT_STORE = "sqlite:///wxmon.db"
+
+# What a pattern means, for error lines (pydantic would print the regex).
+PATTERN_MESSAGES = {
+    ID_PATTERN: "must be lowercase letters, digits, '-' or '_', starting with a letter or digit",
+    APPID_PATTERN: "must be 'wx' followed by 16 lowercase hex digits",
+    ENV_PATTERN: "must be the NAME of an environment variable ([A-Z_][A-Z0-9_]*), never the secret itself",
+    COLUMN_PATH_PATTERN: "must be '一级' or '一级/二级' (menu name, then sub-menu name)",
+    EMAIL_PATTERN: "must be an e-mail address",
+}
+
+
+def _http_url(value: str) -> str:
+    # The value is not echoed: URLs may carry tokens in their query.
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+        raise ValueError("must be an http:// or https:// URL with a host")
+    try:
+        parts.port
+    except ValueError:
+        raise ValueError("has a bad port") from None
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url),
+                    Field(json_schema_extra={"format": "uri", "pattern": r"^https?://[^/\s]+"})]
+EnvName = Annotated[str, Field(pattern=ENV_PATTERN)]
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
+Text = Annotated[str, Field(min_length=1, max_length=500)]
+
+
+def _cron(value: str) -> str:
+    try:
+        cron_trigger(value)
+    except CronError as exc:
+        raise ValueError(f"bad cron expression '{value}': {exc}") from None
+    return value
+
+
+Cron = Annotated[str, AfterValidator(_cron),
+                 Field(description="5-field cron (minute hour day month weekday) in Asia/Shanghai; "
+                                   "weekday 0 or 7 = Sunday, 1 = Monday.")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Wechat(_Model):
+    """The WeChat platform API."""
+
+    api_base: HttpUrl = Field("https://api.weixin.qq.com",
+                              description="WeChat platform API base URL (the emulator in the demo).")
+    timeout_s: float = Field(10, gt=0, le=300, description="Timeout of one API call, seconds.")
+
+
+class CalendarExtras(_Model):
+    """Working-day calendar additions for years chinese-calendar does not know."""
+
+    extra_holidays: list[date] = Field([], description="Holidays chinese-calendar does not know (later years).")
+    extra_workdays: list[date] = Field([], description="Make-up working days (调休上班) it does not know.")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> CalendarExtras:
+        both = set(self.extra_holidays) & set(self.extra_workdays)
+        if both:
+            i = next(i for i, d in enumerate(self.extra_workdays) if d in both)
+            raise problems_error([(("extra_workdays", i),
+                                   f"{self.extra_workdays[i].isoformat()} is also in extra_holidays")])
+        return self
+
+
+class Schedules(_Model):
+    """Cron schedules of the jobs, Asia/Shanghai."""
+
+    columns: Cron = Field("0 * * * *", description="Column checks (default hourly).")
+    inquiry: Cron = Field("0 9 * * 1", description="Opens each account's inquiry window (default Monday 09:00).")
+    freshness: Cron = Field("30 6 * * *", description="Update checks (default daily 06:30).")
+    privacy: Cron = Field("0 7 * * *", description="Personal-data scan (default daily 07:00).")
+    weekly_report: Cron = Field("0 9 * * 1", description="Weekly charts and mail (default Monday 09:00).")
+
+    def trigger(self, job: str) -> CronTrigger:
+        """APScheduler trigger of a job (``columns``, ``inquiry``, ...), cron weekday semantics."""
+        return cron_trigger(getattr(self, job))
+
+    def triggers(self) -> dict[str, CronTrigger]:
+        return {job: self.trigger(job) for job in type(self).model_fields}
+
+
+class Checks(_Model):
+    """Limits and markers of the page checks."""
+
+    concurrency: int = Field(50, ge=1, le=2000, description="Page checks in flight at once.")
+    per_host: int = Field(4, ge=1, le=100, description="Concurrent requests per host.")
+    per_host_rate: float = Field(5, gt=0, le=1000, description="Requests per second per host.")
+    timeout_s: float = Field(15, gt=0, le=300, description="Timeout of one page fetch, seconds.")
+    canary_urls: list[HttpUrl] = Field([], description="Control URLs for the monitor's own network health.")
+    soft404_markers: list[Text] = Field(["页面不存在", "404 Not Found"],
+                                        description="Body text of a page answering 200 that means 'not found'.")
+
+
+class EmulatorChannel(_Model):
+    """The emulator's simulated follower (demo and tests)."""
+
+    base_url: HttpUrl | None = Field(None, description="Emulator base URL (default: wechat.api_base).")
+
+
+class BridgeChannel(_Model):
+    """An HTTP service driving a tester device (send a text, list replies since T)."""
+
+    url: HttpUrl | None = Field(None, description="Base URL of the tester-device bridge service.")
+    token_env: EnvName | None = Field(None, description="Environment variable holding the bridge's token.")
+
+
+class Channels(_Model):
+    """Inquiry channel settings."""
+
+    emulator: EmulatorChannel = Field(default_factory=EmulatorChannel, description="The emulator channel.")
+    bridge: BridgeChannel = Field(default_factory=BridgeChannel, description="The bridge channel.")
+
+
+class Smtp(_Model):
+    """Outgoing mail; credentials come from environment variables."""
+
+    host: str = Field(min_length=1, description="SMTP server host name.")
+    port: int | None = Field(None, ge=1, le=65535, description="Default 465 (ssl), 587 (starttls), 25 (none).")
+    security: Literal["ssl", "starttls", "none"] = Field("ssl", description="ssl | starttls | none.")
+    username_env: EnvName | None = Field(None, description="Environment variable with the SMTP user name.")
+    password_env: EnvName | None = Field(None, description="Environment variable with the SMTP password.")
+    sender: Email = Field(description="From: address of the weekly mail.")
+    timeout_s: float = Field(30, gt=0, le=300, description="SMTP timeout, seconds.")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> Smtp:
+        if (self.username_env is None) != (self.password_env is None):
+            missing = "password_env" if self.password_env is None else "username_env"
+            raise problems_error([((missing,), "username_env and password_env go together: set both or neither")])
+        return self
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"ssl": 465, "starttls": 587, "none": 25}[self.security]
+
+
+class Supervisor(_Model):
+    """A recipient of the weekly report."""
+
+    name: Text = Field(description="Name of the person.")
+    email: Email = Field(description="Where the weekly mail goes.")
+
+
+class Inquiry(_Model):
+    """How the account's replies to test inquiries are measured."""
+
+    channel: Literal["emulator", "manual", "bridge", "none"] = Field(
+        "none", description="How test inquiries are sent: emulator (demo/tests), manual (an inspector "
+                            "sends and records), bridge (a tester-device service), none.")
+    tester: Text | None = Field(None, description="The tester identity on the channel (person or device).")
+    questions: list[Text] = Field([], description="Question pool; one is sent per inquiry window.")
+
+
+class DeclaredColumn(_Model):
+    """A column the monitor checks even if the menu does not show it (or without API access)."""
+
+    path: str = Field(pattern=COLUMN_PATH_PATTERN, description="'一级' or '一级/二级'.")
+    type: Literal["view", "news", "text", "media", "miniprogram", "click"] = Field(
+        "view", description="Menu item type.")
+    url: HttpUrl | None = Field(None, description="What the column opens (required for view and news).")
+
+
+class Contact(_Model):
+    """A person responsible for the account."""
+
+    name: Text = Field(description="Name of the person.")
+    role: Text | None = Field(None, description="Role, e.g. 运维负责人.")
+    email: Email | None = Field(None, description="E-mail address.")
+    phone: Annotated[str, Field(pattern=r"^[0-9+() -]{3,30}$")] | None = Field(
+        None, description="Quote it in YAML (\"010-12345678\").")
+
+
+Category = Literal["乡镇街道", "政府部门", "区政府", "事业单位", "其他"]
+
+
+class Account(_Model):
+    """One monitored official account."""
+
+    id: str = Field(pattern=ID_PATTERN, max_length=64, description="Unique id, e.g. jd-xinhua.")
+    name: Text = Field(description="The official account's name (公众号名称).")
+    unit: Text = Field(description="The unit that runs it (主办单位).")
+    category: Category = Field(description="乡镇街道 | 政府部门 | 区政府 | 事业单位 | 其他.")
+    platform: Literal["wechat"] = Field("wechat", description="Only wechat for now.")
+    appid: str | None = Field(None, pattern=APPID_PATTERN, description="AppID (wx + 16 hex); required when api.")
+    secret_env: EnvName | None = Field(None, description="Environment variable holding the AppSecret; "
+                                       "required when api.")
+    api: bool = Field(True, description="false: no API access; only declared columns and inquiries.")
+    inquiry: Inquiry = Field(default_factory=Inquiry, description="Test inquiries (default: none).")
+    columns: list[DeclaredColumn] = Field([], description="Declared columns, checked besides the menu.")
+    contacts: list[Contact] = Field([], description="People to contact about this account.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Account:
+        problems = account_problems(self)
+        if problems:
+            raise problems_error(problems)
+        return self
+
+
+def account_problems(acct: Account) -> list[Problem]:
+    """Checks across the fields of one account (paths relative to the account)."""
+    problems: list[Problem] = []
+    if acct.api:
+        if acct.appid is None:
+            problems.append((("appid",), "required when api is true"))
+        if acct.secret_env is None:
+            problems.append((("secret_env",), "required when api is true (the NAME of the variable holding "
+                                              "the AppSecret)"))
+    if acct.inquiry.channel != "none" and not acct.inquiry.questions:
+        problems.append((("inquiry", "questions"), f"channel {acct.inquiry.channel} needs at least one question"))
+    if not acct.api and not acct.columns and acct.inquiry.channel == "none":
+        problems.append(((), "cannot be probed at all: api is false, no columns are declared and the "
+                             "inquiry channel is none"))
+    seen: dict[str, int] = {}
+    for i, col in enumerate(acct.columns):
+        if col.path in seen:
+            problems.append((("columns", i, "path"), f"duplicate column (also columns[{seen[col.path]}])"))
+        seen.setdefault(col.path, i)
+        if col.type in ("view", "news") and col.url is None:
+            problems.append((("columns", i, "url"), f"required for a {col.type} column"))
+    return problems
+
+
+def _store_url(value: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        raise ValueError("not a SQLAlchemy URL (e.g. sqlite:///wxmon.db, "
+                         "postgresql+psycopg://wxmon@127.0.0.1/wxmon)") from None
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        raise ValueError("only sqlite and postgresql stores are supported")
+    if url.password:
+        # Secrets are never in accounts.yaml; libpq reads PGPASSWORD / ~/.pgpass.
+        raise ValueError("contains a password; secrets are never in this file (use PGPASSWORD or ~/.pgpass)")
+    return value
+
+
+def resolve_store_url(store: str, config_dir: Path) -> str:
+    """``store`` with a relative SQLite path made absolute against ``config_dir``."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(store)
+    db = url.database
+    if (url.get_backend_name() == "sqlite" and db and db != ":memory:" and not db.startswith("file:")
+            and not os.path.isabs(db)):
+        return url.set(database=str(config_dir / db)).render_as_string(hide_password=False)
+    return store
+
+
+class Config(_Model):
+    """accounts.yaml. Build with :func:`monitor.config.load_config`."""
+
+    model_config = ConfigDict(extra="forbid", title="wxmon accounts.yaml")
+
+    timezone: Literal["Asia/Shanghai"] = Field("Asia/Shanghai", description="The only supported time zone.")
+    store: Annotated[str, AfterValidator(_store_url)] = Field(
+        DEFAULT_STORE, description="SQLAlchemy URL of the store; a relative SQLite path is relative to this "
+                                   "file. No password here (PGPASSWORD or ~/.pgpass).")
+    wechat: Wechat = Field(default_factory=Wechat, description="The WeChat platform API.")
+    calendar: CalendarExtras = Field(default_factory=CalendarExtras,
+                                     description="Holidays and make-up working days beyond chinese-calendar.")
+    policy: str = Field("national-2019", description="Scoring policy: national-2019 | demo-default | "
+                        "points-local | a key of policies.",
+                        json_schema_extra={"examples": ["national-2019", "demo-default", "points-local"]})
+    policies: dict[Annotated[str, Field(pattern=NAME_PATTERN)], PolicySpec] = Field(
+        {}, description="Custom scoring policies, by name; each may inherit a built-in with base:.")
+    schedules: Schedules = Field(default_factory=Schedules, description="When each job runs (cron).")
+    checks: Checks = Field(default_factory=Checks, description="Page checks behind the columns.")
+    channels: Channels = Field(default_factory=Channels, description="Settings of the inquiry channels.")
+    smtp: Smtp | None = Field(None, description="Outgoing mail for the weekly report (needed by --send).")
+    supervisors: list[Supervisor] = Field([], description="Who receives the weekly mail.")
+    accounts: list[Account] = Field(min_length=1, description="The monitored official accounts.")
+
+    _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
+    _source: Path | None = PrivateAttr(None)
+    _lines: dict[FieldPath, int] = PrivateAttr(default_factory=dict)
+    _policy: Policy | None = PrivateAttr(None)
+    _policy_key: tuple[str, int] | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Config:
+        ctx = info.context or {}
+        if ctx.get("config_dir") is not None:
+            self._config_dir = Path(ctx["config_dir"]).absolute()
+        problems = cross_problems(ConfigParts.of(self))
+        if problems:
+            raise problems_error(problems)
+        self._policy = resolve_policy(self.policy, self.policies)
+        self._policy_key = (self.policy, id(self.policies))
+        return self
+
+    # -- what the rest of the program uses ---------------------------------
+
+    @property
+    def config_dir(self) -> Path:
+        """Directory of the file (relative paths in it are relative to this)."""
+        return self._config_dir
+
+    @property
+    def source(self) -> Path | None:
+        """The file this was loaded from, if any."""
+        return self._source
+
+    @property
+    def store_url(self) -> str:
+        """The store URL with a relative SQLite path resolved against :attr:`config_dir`."""
+        return resolve_store_url(self.store, self._config_dir)
+
+    @property
+    def accounts_by_id(self) -> dict[str, Account]:
+        return {a.id: a for a in self.accounts}
+
+    def account(self, account_id: str) -> Account:
+        """The account with this id; :class:`BadInput` naming the known ids otherwise."""
+        try:
+            return self.accounts_by_id[account_id]
+        except KeyError:
+            known = ", ".join(self.accounts_by_id) if len(self.accounts) <= 30 else f"{len(self.accounts)} ids"
+            raise BadInput(f"unknown account '{account_id}' (known: {known})") from None
+
+    @property
+    def selected_policy(self) -> Policy:
+        """The complete scoring policy named by ``policy`` (base merged)."""
+        key = (self.policy, id(self.policies))  # a model_copy(update=...) must not see a stale policy
+        if self._policy is None or self._policy_key != key:
+            self._policy = resolve_policy(self.policy, self.policies)
+            self._policy_key = key
+        return self._policy
+
+    @property
+    def emulator_base_url(self) -> str:
+        return self.channels.emulator.base_url or self.wechat.api_base
+
+    def secret(self, account: Account) -> str | None:
+        """The account's AppSecret from the environment (None when unset). Never log it."""
+        if not account.secret_env:
+            return None
+        return os.environ.get(account.secret_env) or None
+
+    def work_calendar(self) -> WorkCalendar:
+        from monitor.workdays import WorkCalendar
+
+        return WorkCalendar(self.calendar.extra_holidays, self.calendar.extra_workdays)
+
+    def line_of(self, *path: str | int) -> int | None:
+        """Line of a field in the source file, e.g. ``line_of("accounts", 3)`` (None if unknown)."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self._lines:
+                return self._lines[path[:end]]
+        return None
+
+
+class ConfigParts:
+    """The valid parts of a (possibly broken) file, for the checks across sections."""
+
+    def __init__(self, accounts: Iterable[tuple[int, Account]], raw_accounts: Iterable[tuple[int, Any]],
+                 policy: str | None, policies: Mapping[str, PolicySpec] | None, channels: Channels | None,
+                 smtp: Smtp | None, policy_names: Iterable[str] | None = None) -> None:
+        self.accounts = list(accounts)
+        self.raw_accounts = list(raw_accounts)  # duplicates are found even among invalid accounts
+        self.policy = policy
+        self.policies = policies
+        self.channels = channels
+        self.smtp = smtp
+        # every custom policy name, valid or not (None: the keys of policies)
+        self.policy_names = set(policy_names) if policy_names is not None else set(policies or {})
+
+    @classmethod
+    def of(cls, cfg: Config) -> ConfigParts:
+        return cls(enumerate(cfg.accounts), enumerate({"id": a.id, "appid": a.appid} for a in cfg.accounts),
+                   cfg.policy, cfg.policies, cfg.channels, cfg.smtp)
+
+
+def cross_problems(parts: ConfigParts) -> list[Problem]:
+    """Checks across sections: duplicates, policy names, channel settings."""
+    problems: list[Problem] = []
+    for key in ("id", "appid"):
+        first: dict[str, int] = {}
+        for i, raw in parts.raw_accounts:
+            value = raw.get(key) if isinstance(raw, dict) else None
+            if not isinstance(value, str):
+                continue
+            if value in first:
+                problems.append((("accounts", i, key), f"duplicate {key} '{value}' (also accounts[{first[value]}])"))
+            else:
+                first[value] = i
+    for name in parts.policy_names:
+        if name in BUILTIN_NAMES:
+            problems.append((("policies", name), "a custom policy cannot reuse a built-in name; "
+                                                 "inherit with base: instead"))
+    if parts.policies is not None:
+        for name in parts.policies:
+            if name in BUILTIN_NAMES or not _bases_valid(name, parts):
+                continue
+            try:
+                resolve_policy(name, parts.policies)
+            except PolicyError as exc:
+                problems.extend((("policies", *path), msg) for path, msg in exc.problems)
+    if parts.policy is not None and parts.policy not in BUILTIN_NAMES and parts.policy not in parts.policy_names:
+        known = ", ".join([*BUILTIN_NAMES, *sorted(parts.policy_names)])
+        problems.append((("policy",), f"unknown policy '{parts.policy}' (known: {known})"))
+    if parts.channels is not None and parts.channels.bridge.url is None:
+        for i, acct in parts.accounts:
+            if acct.inquiry.channel == "bridge":
+                problems.append((("accounts", i, "inquiry", "channel"),
+                                 "channel bridge needs channels.bridge.url, which is not set"))
+    return problems
+
+
+def _bases_valid(name: str | None, parts: ConfigParts) -> bool:
+    """False when ``name`` inherits from a custom policy that is itself invalid
+    (already reported; resolving would only add a misleading 'unknown policy')."""
+    assert parts.policies is not None
+    seen: set[str] = set()
+    while name is not None and name in parts.policies and name not in seen:
+        seen.add(name)
+        name = parts.policies[name].base
+    return name is None or name in seen or name not in parts.policy_names
+
+
+def env_problems(parts: ConfigParts, environ: Mapping[str, str]) -> list[Problem]:
+    """The environment variables the file names must be set. Names only, never values."""
+    problems: list[Problem] = []
+
+    def need(path: FieldPath, name: str | None) -> None:
+        if name and not environ.get(name):
+            problems.append((path, f"environment variable {name} is not set"))
+
+    for i, acct in parts.accounts:
+        if acct.api:
+            need(("accounts", i, "secret_env"), acct.secret_env)
+    if parts.channels is not None and any(a.inquiry.channel == "bridge" for _, a in parts.accounts):
+        need(("channels", "bridge", "token_env"), parts.channels.bridge.token_env)
+    if parts.smtp is not None:
+        need(("smtp", "username_env"), parts.smtp.username_env)
+        need(("smtp", "password_env"), parts.smtp.password_env)
+    return problems
