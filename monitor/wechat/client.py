@@ -246,7 +246,8 @@ class AccountAPI:
                     "customservice/msgrecord/getmsglist",
                     body={
                         "starttime": int(window_start.timestamp()),
-                        "endtime": int(window_end.timestamp()),
+                        # Both ends are inclusive seconds on the platform: stop one short of the next window.
+                        "endtime": int(window_end.timestamp()) - 1,
                         "msgid": msgid,
                         "number": MSGRECORD_PAGE,
                     },

@@ -1,0 +1,127 @@
+"""Pages behind columns: government H5 pages, mp article pages, outages, canary."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import httpx
+import pytest
+
+from emulator.server import EmulatorServer
+
+START = datetime.fromisoformat("2023-07-03T10:00:00+08:00")
+
+
+def scenario() -> dict[str, Any]:
+    return {"seed": 3, "clock": {"start": START.isoformat()}, "accounts": [{
+        "id": "s1", "name": "测试街道（模拟）", "unit": "测试街道办事处（模拟）", "appid": "wxs1", "secret": "ss1",
+        "pages": {
+            "ok": {"title": "办事指南"},
+            "soft": {"kind": "soft404"},
+            "gone": {"kind": "http404"},
+            "err": {"kind": "http500"},
+            "hop": {"kind": "redirect", "hops": 3, "to": "ok"},
+            "hopbad": {"kind": "redirect", "hops": 2, "to": "http404"},
+            "hang": {"kind": "hang", "hang_s": 5},
+            "slow": {"kind": "slow", "delay_s": 0.3},
+            "later": {"kind": "http404", "since": "2023-07-10T00:00:00+08:00"},
+            "flaky": {"outages": [{"from": "2023-07-03T11:00:00+08:00", "until": "2023-07-03T12:00:00+08:00",
+                                   "kind": "http500"}]},
+        },
+        "articles": [
+            {"id": "a-ok", "title": "正常文章", "publish": "2023-07-01T09:00:00+08:00", "pii": ["mobile"]},
+            {"id": "a-del", "title": "删", "publish": "2023-07-01T09:00:00+08:00", "page": "deleted"},
+            {"id": "a-vio", "title": "违", "publish": "2023-07-01T09:00:00+08:00", "page": "violation"},
+            {"id": "a-exp", "title": "期", "publish": "2023-07-01T09:00:00+08:00", "page": "expired"},
+            {"id": "a-mig", "title": "迁", "publish": "2023-07-01T09:00:00+08:00", "page": "migrated"},
+            {"id": "a-future", "title": "未来", "publish": "2023-08-01T09:00:00+08:00"},
+        ],
+    }]}
+
+
+@pytest.fixture
+def site(make_emulator: Callable[..., EmulatorServer]):
+    server = make_emulator(scenario())
+    with httpx.Client(base_url=server.base_url, timeout=5) as client:
+        yield server, client
+
+
+def test_site_page_kinds(site) -> None:
+    _, client = site
+    ok = client.get("/site/s1/ok")
+    assert ok.status_code == 200 and "办事指南" in ok.text and "测试街道办事处" in ok.text
+    soft = client.get("/site/s1/soft")
+    assert soft.status_code == 200 and "页面不存在" in soft.text
+    assert client.get("/site/s1/gone").status_code == 404
+    assert client.get("/site/s1/err").status_code == 500
+    assert client.get("/site/s1/none").status_code == 404
+    assert client.get("/site/nobody/ok").status_code == 404
+
+
+def test_redirect_chains(site) -> None:
+    _, client = site
+    r = client.get("/site/s1/hop", follow_redirects=True)
+    assert r.status_code == 200 and len(r.history) == 3 and all(h.status_code == 302 for h in r.history)
+    bad = client.get("/site/s1/hopbad", follow_redirects=True)
+    assert bad.status_code == 404 and len(bad.history) == 2
+
+
+def test_hang_and_slow(site) -> None:
+    _, client = site
+    began = time.monotonic()
+    with pytest.raises(httpx.ReadTimeout):
+        client.get("/site/s1/hang", timeout=0.3)
+    assert time.monotonic() - began < 2
+    began = time.monotonic()
+    assert client.get("/site/s1/slow").status_code == 200
+    assert time.monotonic() - began >= 0.3
+
+
+def test_since_and_outage_windows(site) -> None:
+    server, client = site
+    assert client.get("/site/s1/later").status_code == 200
+    assert client.get("/site/s1/flaky").status_code == 200
+    server.clock.advance(timedelta(hours=1, minutes=30))
+    assert client.get("/site/s1/flaky").status_code == 500
+    server.clock.advance(timedelta(hours=1))
+    assert client.get("/site/s1/flaky").status_code == 200
+    server.clock.set(datetime.fromisoformat("2023-07-10T00:00:00+08:00"))
+    assert client.get("/site/s1/later").status_code == 404
+
+
+def test_article_pages(site) -> None:
+    server, client = site
+    world = server.world
+    keys = {a.id: a.key for a in world.accounts["s1"].articles}
+    ok = client.get(f"/mp/s/{keys['a-ok']}")
+    assert ok.status_code == 200 and 'id="js_content"' in ok.text and "正常文章" in ok.text
+    assert "联系电话" in ok.text
+    for art_id, text in [("a-del", "该内容已被发布者删除"), ("a-vio", "此内容因违规无法查看"),
+                         ("a-exp", "链接已过期"), ("a-mig", "该公众号已迁移")]:
+        r = client.get(f"/mp/s/{keys[art_id]}")
+        assert r.status_code == 200 and text in r.text and 'id="js_content"' not in r.text
+    assert "参数错误" in client.get(f"/mp/s/{keys['a-future']}").text
+    assert "参数错误" in client.get("/mp/s/unknown").text
+
+
+def test_canary(site) -> None:
+    _, client = site
+    r = client.get("/_emu/canary")
+    assert r.status_code == 200 and r.text == "ok"
+
+
+def test_demo_menu_urls_open(emulator: EmulatorServer) -> None:
+    """Every URL in the demo menus answers at the quarter's start (all columns healthy then)."""
+    from emulator.menus import selfmenu_info
+
+    with httpx.Client(timeout=5, follow_redirects=True) as client:
+        for acct in emulator.scenario.accounts:
+            info = selfmenu_info(acct, emulator.base_url, emulator.world.seed)
+            for top in info["selfmenu_info"]["button"]:
+                for leaf in top.get("sub_button", {}).get("list", [top]):
+                    urls = [leaf.get("url")] + [n["content_url"] for n in leaf.get("news_info", {}).get("list", [])]
+                    for url in filter(None, urls):
+                        r = client.get(url)
+                        assert r.status_code == 200 and "页面不存在" not in r.text and "参数错误" not in r.text, url
