@@ -1,0 +1,64 @@
+"""wxmon's store: the only code that knows tables.
+
+    from monitor.store import Store, ColumnResult
+    store = Store.open("sqlite:////var/lib/wxmon/wxmon.db")
+
+Records in and out are frozen dataclasses; datetimes are aware UTC.
+"""
+
+from monitor.store.records import (
+    COLUMN_STATUSES,
+    CONTENT_SOURCES,
+    INQUIRY_STATES,
+    OPEN_INQUIRY_STATES,
+    REPLY_KINDS,
+    REPORT_STATUSES,
+    RUN_KINDS,
+    RUN_STATUSES,
+    Account,
+    ApplyOutcome,
+    ColumnDaily,
+    ColumnEvent,
+    ColumnResult,
+    ColumnState,
+    ColumnTotals,
+    ContentItem,
+    FollowerDay,
+    Inquiry,
+    InquiryReply,
+    PrivacyFinding,
+    ProbeRun,
+    ReportSent,
+    StoreHealth,
+)
+from monitor.store.store import UNSET, NotFound, Store, StoreUnavailable
+
+__all__ = [
+    "COLUMN_STATUSES",
+    "CONTENT_SOURCES",
+    "INQUIRY_STATES",
+    "OPEN_INQUIRY_STATES",
+    "REPLY_KINDS",
+    "REPORT_STATUSES",
+    "RUN_KINDS",
+    "RUN_STATUSES",
+    "UNSET",
+    "Account",
+    "ApplyOutcome",
+    "ColumnDaily",
+    "ColumnEvent",
+    "ColumnResult",
+    "ColumnState",
+    "ColumnTotals",
+    "ContentItem",
+    "FollowerDay",
+    "Inquiry",
+    "InquiryReply",
+    "NotFound",
+    "PrivacyFinding",
+    "ProbeRun",
+    "ReportSent",
+    "Store",
+    "StoreHealth",
+    "StoreUnavailable",
+]

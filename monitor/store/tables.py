@@ -1,0 +1,219 @@
+"""The store's tables: the one place that knows the schema (at head).
+
+Sizing (the issue's budget: a quarter of 10,000 accounts with hourly column
+checks): raw checks would be 80,000 columns x 24 x 92 = 176 M rows, so they are
+never stored. ``column_state`` keeps one row per column (80 k), ``column_events``
+only status changes, and ``column_daily`` one row per column and Shanghai day
+(7.4 M a quarter). That last table is the big one, so it is keyed by the
+integer ``column_id`` (not the repeated account/column text), clustered by
+``(day, column_id)`` (``WITHOUT ROWID`` on SQLite: no second copy of the key;
+a round's upserts land on the same few pages; a period is one range scan).
+
+Enumerations (statuses, kinds) are validated in Python (``monitor.store.records``),
+not by CHECK constraints: the store is the only writer, and SQLite cannot alter
+a CHECK without rebuilding the table.
+
+Every change here needs a migration in ``migrations/versions``; the test suite
+compares the migrated schema with this metadata.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from monitor.store.types import UTCDateTime
+
+VERSION_TABLE = "wxmon_version"
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    sa.Column("unit", sa.Text),
+    sa.Column("category", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+probe_runs = sa.Table(
+    "probe_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("started_at", UTCDateTime, nullable=False),
+    sa.Column("finished_at", UTCDateTime),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("accounts_total", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("accounts_error", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("detail", sa.Text),  # JSON text
+    sa.Index(None, "kind", "started_at"),
+    sa.Index(None, "started_at"),
+)
+
+column_state = sa.Table(
+    "column_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("column_path", sa.Text, nullable=False),
+    sa.Column("type", sa.Text),
+    sa.Column("target", sa.Text),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_failure_at", UTCDateTime),
+    sa.Column("last_checked_at", UTCDateTime, nullable=False),
+    sa.Column("last_change_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("elapsed_ms", sa.Float),
+    sa.UniqueConstraint("account_id", "column_path"),
+)
+
+column_events = sa.Table(
+    "column_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("column_path", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("old_status", sa.Text),  # NULL: first time the column was seen
+    sa.Column("new_status", sa.Text, nullable=False),
+    sa.Column("reason", sa.Text),
+    sa.Column("http_status", sa.Integer),
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("probe_runs.id")),
+    sa.Index(None, "account_id", "at"),
+    sa.Index(None, "at"),
+    sa.Index(None, "run_id"),
+)
+
+column_daily = sa.Table(
+    "column_daily",
+    metadata,
+    sa.Column("day", sa.Date, primary_key=True),  # Asia/Shanghai calendar day
+    sa.Column("column_id", sa.Integer, sa.ForeignKey("column_state.id"), primary_key=True),
+    sa.Column("checks", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("ok", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failing", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("broken", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unverifiable", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("max_elapsed_ms", sa.Integer),
+    sqlite_with_rowid=False,
+)
+
+inquiries = sa.Table(
+    "inquiries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("window_key", sa.Text, nullable=False),
+    sa.Column("channel", sa.Text, nullable=False),
+    sa.Column("tester", sa.Text),
+    sa.Column("question", sa.Text, nullable=False),
+    sa.Column("state", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("deadline_at", UTCDateTime),
+    sa.Column("auto_reply_at", UTCDateTime),
+    sa.Column("first_reply_at", UTCDateTime),
+    sa.Column("human_reply_at", UTCDateTime),
+    sa.Column("latency_minutes", sa.Float),
+    sa.Column("channel_ref", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Idempotency: one inquiry per account and window, whatever restarts happen.
+    sa.UniqueConstraint("account_id", "window_key"),
+    sa.Index(None, "state"),
+    sa.Index(None, "sent_at"),
+)
+
+inquiry_replies = sa.Table(
+    "inquiry_replies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "inquiry_id", sa.Integer, sa.ForeignKey("inquiries.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    # Polling "replies since T" overlaps; the digest makes a re-seen reply a no-op
+    # without a unique index over unbounded text.
+    sa.Column("text_digest", sa.Text, nullable=False),
+    sa.UniqueConstraint("inquiry_id", "at", "kind", "text_digest"),
+)
+
+content_items = sa.Table(
+    "content_items",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("item_id", sa.Text, nullable=False),
+    sa.Column("title", sa.Text),
+    sa.Column("url", sa.Text),
+    sa.Column("published_at", UTCDateTime),
+    sa.Column("first_seen_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "source", "item_id"),
+    sa.Index(None, "account_id", "published_at"),
+    sa.Index(None, "published_at"),
+)
+
+privacy_findings = sa.Table(
+    "privacy_findings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),  # URL or article id
+    sa.Column("type", sa.Text, nullable=False),
+    # Offsets into the decoded text; not named start/end ("end" is reserved SQL).
+    sa.Column("start_offset", sa.Integer, nullable=False),
+    sa.Column("end_offset", sa.Integer, nullable=False),
+    # Only the masked text: there is deliberately no column for the full number.
+    sa.Column("masked", sa.Text, nullable=False),
+    sa.Column("found_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("account_id", "source", "type", "start_offset"),
+    sa.Index(None, "found_at"),
+    sa.Index(None, "account_id", "found_at"),
+)
+
+reports_sent = sa.Table(
+    "reports_sent",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("period_key", sa.Text, nullable=False),
+    sa.Column("recipient", sa.Text, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    # A restart must not send the same report to the same person twice.
+    sa.UniqueConstraint("kind", "period_key", "recipient"),
+)
+
+# Added by revision 0002.
+follower_conversations = sa.Table(
+    "follower_conversations",
+    metadata,
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),  # Asia/Shanghai calendar day
+    sa.Column("messages", sa.Integer, nullable=False),
+    sa.Column("answered", sa.Integer, nullable=False),
+    sa.Column("median_reply_minutes", sa.Float),
+    sa.Column("p90_reply_minutes", sa.Float),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index(None, "day"),
+)
+
+ALL_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)
