@@ -41,6 +41,19 @@ def _cmd_config_schema(args: argparse.Namespace) -> int:
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import serve_forever
 
+    if args.print_env:
+        import shlex
+
+        from emulator.scenario import ScenarioError, demo_secret_env, load_scenario
+
+        try:
+            scenario = load_scenario(args.scenario, seed=args.seed)
+        except ScenarioError as exc:
+            raise BadInput(str(exc)) from None
+        for name, value in sorted(demo_secret_env(scenario).items()):
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
+
     return serve_forever(host=args.host, port=args.port, scenario=args.scenario, seed=args.seed)
 
 
@@ -63,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=int, default=8780)
     emu.add_argument("--scenario", help="scenario YAML (default: the demo scenario)")
     emu.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
+    emu.add_argument("--print-env", action="store_true",
+                     help="print the scenario's (fake) account secrets as shell exports and exit, "
+                          "for: eval \"$(wxmon emulator --print-env)\"")
     emu.set_defaults(func=_cmd_emulator)
     return parser
 
