@@ -1,0 +1,68 @@
+"""What a probe gets to work with: config, store, the API client, the page fetcher, the clock.
+
+One context per round (or per daemon), opened and closed by the runner; probes
+never build clients of their own and never talk to each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from monitor.clock import Clock, get_clock
+from monitor.config import Account, Config
+from monitor.http import PageFetcher
+from monitor.store import Store
+from monitor.wechat import AccountAPI, WeChatAPI
+from monitor.workdays import WorkCalendar
+
+
+@dataclass
+class ProbeContext:
+    config: Config
+    store: Store
+    api: WeChatAPI
+    pages: PageFetcher
+    clock: Clock = field(default_factory=get_clock)
+    calendar: WorkCalendar = field(default_factory=WorkCalendar)
+    progress: Callable[[int], None] | None = None  # called with 1 as each account finishes (progress bars)
+
+    @classmethod
+    def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
+             api: WeChatAPI | None = None, pages: PageFetcher | None = None) -> "ProbeContext":
+        clock = clock or get_clock()
+        checks = config.checks
+        return cls(
+            config=config,
+            store=store,
+            api=api or WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock),
+            pages=pages or PageFetcher(concurrency=checks.concurrency, per_host=checks.per_host,
+                                       per_host_rate=checks.per_host_rate, timeout_s=checks.timeout_s),
+            clock=clock,
+            calendar=config.work_calendar(),
+        )
+
+    async def aclose(self) -> None:
+        await self.api.aclose()
+        await self.pages.aclose()
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def account_done(self) -> None:
+        if self.progress is not None:
+            self.progress(1)
+
+    def account_api(self, account: Account) -> AccountAPI | None:
+        """The account's API client, or None when it has no API access configured (or no secret)."""
+        if not account.api or not account.appid:
+            return None
+        secret = self.config.secret(account)
+        return self.api.account(account.appid, secret) if secret else None
+
+    @property
+    def canary_urls(self) -> list[str]:
+        """Control URLs: configured ones, else the API base (any HTTP answer means we are online)."""
+        urls = [str(u) for u in self.config.checks.canary_urls]
+        return urls or [self.config.wechat.api_base]
