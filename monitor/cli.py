@@ -38,6 +38,69 @@ def _cmd_config_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_probe(args: argparse.Namespace) -> int:
+    import asyncio
+    import json
+
+    from monitor.config import load_config
+    from monitor.runner import run_probe, select_accounts
+    from monitor.store import Store
+    from probes.context import ProbeContext
+
+    config = load_config(Path(args.config), check_env=True)
+    accounts = select_accounts(config, args.account)
+
+    async def go() -> list:
+        with Store.open(config.store_url) as store, _progress(len(accounts) * (4 if args.kind == "all" else 1),
+                                                              f"probe {args.kind}") as advance:
+            ctx = ProbeContext.open(config, store)
+            ctx.progress = advance
+            try:
+                return await run_probe(ctx, args.kind, accounts)
+            finally:
+                await ctx.aclose()
+
+    results = asyncio.run(go())
+    if args.json:
+        for result in results:
+            for row in result.rows:
+                print(json.dumps(row, ensure_ascii=False, default=str))
+    else:
+        _print_rounds(results)
+    return 0
+
+
+def _progress(total: int, label: str):
+    """A progress bar on a terminal (stderr); nothing when piped or in --json mode."""
+    import contextlib
+
+    if not sys.stderr.isatty():
+        return contextlib.nullcontext(lambda n=1: None)
+    from rich.progress import Progress
+
+    @contextlib.contextmanager
+    def bar():
+        with Progress(transient=True) as progress:
+            task = progress.add_task(label, total=total)
+            yield lambda n=1: progress.advance(task, n)
+
+    return bar()
+
+
+def _print_rounds(results: list) -> None:
+    from collections import Counter
+
+    for result in results:
+        statuses = Counter(str(row.get("status", row.get("state"))) for row in result.rows)
+        summary = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+        print(f"{result.kind}: run {result.run.id} {result.run.status} ({summary})")
+        for row in result.rows:
+            status = row.get("status", row.get("state"))
+            if status not in ("ok", "answered", "sent", "scheduled"):
+                where = "/".join(str(row[k]) for k in ("account", "column") if row.get(k))
+                print(f"  {status:<12} {where}  {row.get('reason') or ''}")
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import serve_forever
 
@@ -70,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
     schema = config_sub.add_parser("schema", help="print the JSON Schema of accounts.yaml")
     schema.set_defaults(func=_cmd_config_schema)
+
+    probe = sub.add_parser("probe", help="run one round of a probe now")
+    probe.add_argument("kind", choices=["columns", "inquiry", "freshness", "privacy", "all"])
+    probe.add_argument("--config", default=DEFAULT_CONFIG, help=f"accounts file (default ./{DEFAULT_CONFIG})")
+    probe.add_argument("--account", help="only this account id")
+    probe.add_argument("--json", action="store_true", help="one JSON object per line per result")
+    probe.set_defaults(func=_cmd_probe)
 
     emu = sub.add_parser("emulator", help="run the WeChat platform emulator")
     emu.add_argument("--host", default="127.0.0.1")

@@ -176,3 +176,109 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
             worst = check
     assert worst is not None
     return worst
+
+
+# -- the round ------------------------------------------------------------------
+
+FLUSH_ACCOUNTS = 500  # write results to the store in batches of this many accounts
+_ACCOUNT_ERRORS_ZH = {
+    "config": "接口权限或白名单未配置，无法获取菜单",
+    "monitor": "监测端调用接口失败，本轮无法获取菜单",
+}
+
+
+def _row(check: Check, status: str) -> dict[str, Any]:
+    col = check.column
+    return {"account": col.account_id, "column": col.path, "type": col.type, "target": col.target,
+            "status": status, "reason": check.reason, "http_status": check.http_status,
+            "elapsed_ms": check.elapsed_ms}
+
+
+async def _menu_columns(ctx: Any, account: Any) -> tuple[list[Column], Check | None]:
+    """The account's columns, or the reason discovery failed (as a pseudo-check of the menu)."""
+    from monitor.wechat import errors as wx
+
+    declared = [c.model_dump(mode="json") for c in account.columns]
+    client = ctx.account_api(account)
+    if client is None:
+        if not account.api:
+            return discover(account.id, None, declared), None
+        why = Check(Column(account.id, "(菜单)", "menu"), "unverifiable", "未配置接口密钥，无法获取菜单")
+        return discover(account.id, None, declared), why
+    try:
+        menu = await client.get_current_selfmenu_info()
+    except wx.WeChatError as exc:
+        outcome = "unverifiable" if exc.blames == "config" else "error"
+        why = Check(Column(account.id, "(菜单)", "menu"), outcome,
+                    f"{_ACCOUNT_ERRORS_ZH[exc.blames]}（{type(exc).__name__}）")
+        return discover(account.id, None, declared), why
+    return discover(account.id, menu, declared), None
+
+
+async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> list[dict[str, Any]]:
+    """Check every column of ``accounts`` once; fold the results into the store."""
+    from monitor.store import ColumnResult
+    from probes.confirm import ColumnTrack, ConfirmRule, advance
+
+    policy = ctx.config.selected_policy
+    rule = ConfirmRule(policy.confirm_failures, policy.confirm_minutes)
+    markers = tuple(ctx.config.checks.soft404_markers) or DEFAULT_SOFT404
+    gate = HealthGate(ctx.pages, ctx.canary_urls)
+    now = ctx.now()
+    previous = {(s.account_id, s.column_path): s for s in ctx.store.get_column_states()}
+    online = await gate.healthy()
+    rows: list[dict[str, Any]] = []
+    pending: list[ColumnResult] = []
+    limit = asyncio.Semaphore(max(8, ctx.config.checks.concurrency * 2))
+
+    def track_of(key: tuple[str, str]) -> ColumnTrack | None:
+        s = previous.get(key)
+        return ColumnTrack(s.status, s.consecutive_failures, s.first_failure_at) if s else None  # type: ignore[arg-type]
+
+    async def one_account(account: Any) -> list[Check]:
+        async with limit:
+            if not online:
+                known = [s for (acct, _), s in previous.items() if acct == account.id]
+                cols = [Column(account.id, s.column_path, s.type or "unknown", (s.target,) if s.target else ())
+                        for s in known]
+                return [Check(c, "error", "监测端网络异常，本轮未检查") for c in cols]
+            columns, why = await _menu_columns(ctx, account)
+            checks = list(await asyncio.gather(*(check_column(c, ctx.pages, gate, markers) for c in columns)))
+            if why is not None and why.outcome == "error":
+                # Keep watching the columns we knew: they are unknown this round, not gone.
+                seen = {c.path for c in columns}
+                checks += [Check(Column(account.id, s.column_path, s.type or "unknown",
+                                        (s.target,) if s.target else ()), "error", why.reason)
+                           for (acct, path), s in previous.items() if acct == account.id and path not in seen]
+            if why is not None:
+                rows.append(_row(why, why.outcome))
+            return checks
+
+    async def flush() -> None:
+        if pending:
+            batch = list(pending)
+            pending.clear()
+            await asyncio.to_thread(ctx.store.apply_column_results, batch, run_id=run_id)
+
+    for start in range(0, len(accounts), FLUSH_ACCOUNTS):
+        chunk = accounts[start:start + FLUSH_ACCOUNTS]
+        tasks = [asyncio.ensure_future(one_account(a)) for a in chunk]
+        for task in tasks:
+            task.add_done_callback(lambda _t: ctx.account_done())
+        for account, checks in zip(chunk, await asyncio.gather(*tasks, return_exceptions=True)):
+            if isinstance(checks, BaseException):
+                rows.append({"account": account.id, "column": "(菜单)", "type": "menu", "target": None,
+                             "status": "error", "reason": f"监测程序内部错误（{type(checks).__name__}）",
+                             "http_status": None, "elapsed_ms": None})
+                continue
+            for check in checks:
+                key = (check.column.account_id, check.column.path)
+                track = advance(track_of(key), check.outcome, now, rule)
+                rows.append(_row(check, track.status))
+                pending.append(ColumnResult(
+                    account_id=key[0], column_path=key[1], status=track.status, checked_at=now,
+                    type=check.column.type, target=check.column.target, reason=check.reason,
+                    http_status=check.http_status, elapsed_ms=check.elapsed_ms,
+                    consecutive_failures=track.consecutive_failures, first_failure_at=track.first_failure_at))
+        await flush()
+    return rows

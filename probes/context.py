@@ -27,6 +27,7 @@ class ProbeContext:
     clock: Clock = field(default_factory=get_clock)
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     progress: Callable[[int], None] | None = None  # called with 1 as each account finishes (progress bars)
+    _accounts_synced: bool = field(default=False, repr=False)
 
     @classmethod
     def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
@@ -49,6 +50,14 @@ class ProbeContext:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def sync_accounts(self) -> None:
+        """Make the store know the configured accounts (once per context)."""
+        if not self._accounts_synced:
+            from monitor.store import Account as StoredAccount
+
+            self.store.upsert_accounts(StoredAccount(a.id, a.name, a.unit, a.category) for a in self.config.accounts)
+            self._accounts_synced = True
 
     def account_done(self) -> None:
         if self.progress is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from datetime import datetime
 from typing import Any
 
@@ -39,3 +41,33 @@ def make_emulator() -> Iterator[Callable[..., EmulatorServer]]:
     yield make
     for server in servers:
         server.stop()
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Path]:
+    """``demo_config(server, **checks)``: the shipped accounts.yaml pointed at ``server``.
+
+    The store is a SQLite file in tmp_path; the demo's fake secrets are set in the
+    environment; ``checks`` overrides settings of the ``checks:`` section.
+    """
+    from emulator.scenario import demo_secret_env
+
+    def make(server: EmulatorServer, **checks: Any) -> Path:
+        for name, value in demo_secret_env(server.scenario).items():
+            monkeypatch.setenv(name, value)
+        text = (ROOT / "accounts.yaml").read_text(encoding="utf-8")
+        text = text.replace("http://127.0.0.1:8780", server.base_url)
+        text = text.replace("store: sqlite:///wxmon.db", f"store: sqlite:///{tmp_path / 'wxmon.db'}")
+        settings = {"canary_urls": [f"{server.base_url}/_emu/canary"], "per_host": 50, "per_host_rate": 1000,
+                    "timeout_s": 3, **checks}
+        block = "checks:\n" + "".join(f"  {k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in settings.items())
+        start = text.index("checks:\n")
+        end = text.index("channels:")
+        path = tmp_path / "accounts.yaml"
+        path.write_text(text[:start] + block + text[end:], encoding="utf-8")
+        return path
+
+    return make

@@ -1,0 +1,69 @@
+"""Runs one round of a probe kind: records the run in the store, isolates failures.
+
+The daemon, ``wxmon probe`` and the demo all come through here, so a round is
+the same thing wherever it runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from monitor.config import Account
+from monitor.errors import BadInput
+from monitor.store import ProbeRun
+
+log = logging.getLogger(__name__)
+
+PROBE_MODULES = {
+    "columns": "probes.columns",
+    "inquiry": "probes.inquiry",
+    "freshness": "probes.freshness",
+    "privacy": "probes.privacy_probe",
+}
+KINDS = (*PROBE_MODULES, "all")
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    kind: str
+    run: ProbeRun
+    rows: list[dict[str, Any]]
+
+
+def select_accounts(config: Any, account_id: str | None) -> list[Account]:
+    if account_id is None:
+        return list(config.accounts)
+    return [config.account(account_id)]
+
+
+def _row_failed(row: dict[str, Any]) -> bool:
+    return row.get("status") == "error" or row.get("state") == "error"
+
+
+async def run_probe(ctx: Any, kind: str, accounts: Sequence[Account]) -> list[RoundResult]:
+    """One round of ``kind`` (or of every kind for ``all``) over ``accounts``."""
+    if kind not in KINDS:
+        raise BadInput(f"unknown probe kind {kind!r}; expected one of {', '.join(KINDS)}")
+    kinds = list(PROBE_MODULES) if kind == "all" else [kind]
+    ctx.sync_accounts()
+    results = []
+    for one in kinds:
+        module = importlib.import_module(PROBE_MODULES[one])
+        run = ctx.store.start_run(one, accounts_total=len(accounts), started_at=ctx.now())
+        try:
+            rows = await module.run_round(ctx, list(accounts), run.id)
+        except BaseException as exc:
+            ctx.store.finish_run(run.id, "error", detail={"error": type(exc).__name__}, finished_at=ctx.now())
+            raise
+        failed = {row.get("account") for row in rows if _row_failed(row)}
+        status = "ok" if not failed else ("error" if len(failed) >= len(accounts) else "partial")
+        finished = ctx.store.finish_run(run.id, status, accounts_error=len(failed), finished_at=ctx.now(),
+                                        detail={"rows": len(rows)})
+        log.info("%s round %d: %d accounts, %d with errors, status %s", one, run.id, len(accounts),
+                 len(failed), status)
+        results.append(RoundResult(one, finished, rows))
+    return results
