@@ -1,0 +1,328 @@
+"""The freshness probe against the emulator's ground truth, over real HTTP, on a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from emulator.scenario import demo_secret_env
+from emulator.server import EmulatorServer
+from monitor.clock import SHANGHAI, to_local
+from monitor.config import load_config
+from monitor.runner import run_probe
+from monitor.store import Store
+from monitor.wechat import WeChatAPI
+from probes.context import ProbeContext
+from probes.freshness import FREEPUBLISH, NO_API_REASON, item_id_for, parse_page, split_item_id
+
+QUARTER_START = datetime(2023, 7, 1, tzinfo=SHANGHAI)
+BATCHGET = "/cgi-bin/freepublish/batchget"
+MATERIAL = "/cgi-bin/material/batchget_material"
+
+
+def local(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """Counts API requests per (account, path); the account comes from the emulator's token table."""
+
+    def __init__(self, server: EmulatorServer) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.world = server.world
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        token = request.url.params.get("access_token")
+        owner = self.world.tokens.get(token) if token else None
+        self.calls[(owner.account.cfg.id if owner else "-", request.url.path)] += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def _no_sleep(_: float) -> None:
+    return None
+
+
+class Harness:
+    """A probe context on the emulator's clock, with a counting API transport and a real SQLite store."""
+
+    def __init__(self, server: EmulatorServer, config_path: Path) -> None:
+        self.server = server
+        self.clock = server.clock
+        self.config = load_config(config_path)
+        self.counter = CountingTransport(server)
+
+    async def __aenter__(self) -> Harness:
+        self.store = Store.open(self.config.store_url)
+        api = WeChatAPI(self.config.wechat.api_base, clock=self.clock, transport=self.counter, sleep=_no_sleep)
+        self.ctx = ProbeContext.open(self.config, self.store, clock=self.clock, api=api)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.ctx.aclose()
+        self.store.close()
+
+    async def round(self, kind: str, at: datetime | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
+        if at is not None:
+            self.clock.set(at)
+        self.counter.calls.clear()
+        accounts = [self.config.account(a) for a in only] if only else self.config.accounts
+        (result,) = await run_probe(self.ctx, kind, accounts)
+        return result.rows
+
+    def truth(self, end: datetime) -> dict[str, Any]:
+        return self.server.world.truth(QUARTER_START, end, self.server.base_url)["accounts"]
+
+    def published(self, account_id: str, end: datetime) -> list[str]:
+        items = self.store.content_between(QUARTER_START, end + timedelta(seconds=1), account_id=account_id)
+        return [to_local(i.published_at).isoformat() for i in items]
+
+
+def run(server: EmulatorServer, config_path: Path, body: Callable[[Harness], Awaitable[None]]) -> None:
+    async def go() -> None:
+        async with Harness(server, config_path) as h:
+            await body(h)
+
+    asyncio.run(go())
+
+
+def fault(server: EmulatorServer, **spec: Any) -> None:
+    httpx.post(f"{server.base_url}/_emu/faults", json=spec, timeout=5).raise_for_status()
+
+
+def clear_faults(server: EmulatorServer, account: str) -> None:
+    httpx.delete(f"{server.base_url}/_emu/faults", params={"account": account}, timeout=5).raise_for_status()
+
+
+# Scenario faults that touch freshness at the points below: bm-yjj's IP is not whitelisted until
+# 07-03 (unverifiable), zh-taoyuan's batchget is busy 3 times from 07-10 (error: 3 attempts used).
+EXPECTED_NOT_OK = {
+    "2023-07-01T06:30:00": {"bm-yjj": "unverifiable"},
+    "2023-07-20T06:30:00": {"zh-taoyuan": "error"},
+}
+POINTS = ["2023-07-01T06:30:00", "2023-07-20T06:30:00", "2023-08-10T06:30:00", "2023-09-01T06:30:00",
+          "2023-09-28T06:30:00", "2023-09-29T06:30:00", "2023-09-30T23:59:00"]
+
+
+def test_freshness_follows_the_truth_through_the_quarter(emulator, demo_config):
+    path = demo_config(emulator)
+    seen: dict[str, list[dict[str, Any]]] = {}
+    calls: dict[str, Counter[tuple[str, str]]] = {}
+
+    async def body(h: Harness) -> None:
+        known_last: dict[str, str | None] = {}
+        for point in POINTS:
+            at = local(point)
+            rows = await h.round("freshness", at)
+            seen[point] = rows
+            calls[point] = Counter(h.counter.calls)
+            truth = h.truth(at)
+            assert [r["account"] for r in rows] == [a.id for a in h.config.accounts]
+            for row in rows:
+                acct, want = row["account"], truth[row["account"]]
+                expected_status = EXPECTED_NOT_OK.get(point, {}).get(acct, "ok")
+                assert row["status"] == expected_status, (point, row)
+                if expected_status == "ok":
+                    assert row["last_update"] == want["last_publish"], (point, acct)
+                    assert row["days_since_update"] == pytest.approx(want["days_since_update"], abs=1e-3)
+                    assert h.published(acct, at) == want["articles"], (point, acct)
+                    known_last[acct] = row["last_update"]
+                else:
+                    # Nothing invented: the row and the store keep what the last good round saw.
+                    assert row["new_items"] == 0
+                    assert row["last_update"] == known_last.get(acct)
+                    latest = h.store.latest_content(acct)
+                    assert (to_local(latest.published_at).isoformat() if latest else None) == known_last.get(acct)
+            if point == "2023-07-01T06:30:00":
+                assert "40164" in next(r for r in rows if r["account"] == "bm-yjj")["reason"]
+
+    run(emulator, path, body)
+
+    # At the check date the stale accounts (and only they) have nothing in the last 14 days.
+    final = {r["account"]: r for r in seen[POINTS[-1]]}
+    expected = emulator.world.truth(QUARTER_START, local(POINTS[-1]))["accounts"]
+    for acct, row in final.items():
+        stale = "stale" in (expected[acct]["demo_expected"] or {}).get("fails", [])
+        assert (row["days_since_update"] > 14) == stale, (acct, row)
+    assert {a for a, r in final.items() if r["days_since_update"] > 14} == {"jd-wanghai", "bm-rsj"}
+
+    # Call budget: one batchget per account and round, no material call while freepublish lists
+    # articles. Retries of transient failures are the only extra HTTP requests.
+    for point, counts in calls.items():
+        per_account = {acct: n for (acct, p), n in counts.items() if p == BATCHGET}
+        assert not [k for k in counts if k[1] == MATERIAL], point
+        for acct, n in per_account.items():
+            allowed = 3 if (point, acct) == ("2023-07-20T06:30:00", "zh-taoyuan") else \
+                2 if (point, acct) == ("2023-08-10T06:30:00", "jb-fabu") else 1
+            assert n <= allowed, (point, acct, n)
+        # bm-yjj's token call is refused on 07-01, so it makes no batchget call then.
+        assert len(per_account) == (20 if point == POINTS[0] else 21), point
+    daily = [sum(n for (a, p), n in calls[p_].items() if p == BATCHGET) for p_ in POINTS[-3:]]
+    assert daily == [21, 21, 21]
+
+
+def test_quota_exhausted_is_an_error_that_keeps_the_last_content(emulator, demo_config):
+    path = demo_config(emulator)
+
+    async def body(h: Harness) -> None:
+        first = {r["account"]: r for r in await h.round("freshness", local("2023-07-10T06:30:00"))}
+        before = h.published("jd-binhe", local("2023-07-20T06:30:00"))
+        assert first["jd-binhe"]["status"] == "ok" and before
+
+        fault(h.server, account="jd-binhe", endpoint=BATCHGET, kind="quota", daily_limit=0)
+        rows = {r["account"]: r for r in await h.round("freshness", local("2023-07-20T06:30:00"))}
+        row = rows["jd-binhe"]
+        assert row["status"] == "error" and "45009" in row["reason"]
+        assert row["new_items"] == 0
+        assert row["last_update"] == first["jd-binhe"]["last_update"]
+        assert h.published("jd-binhe", local("2023-07-20T06:30:00")) == before  # nothing invented
+        assert h.counter.calls[("jd-binhe", BATCHGET)] == 1
+        assert h.counter.calls[("jd-binhe", MATERIAL)] == 0  # a quota is not a reason to switch sources
+        assert all(r["status"] == "ok" for a, r in rows.items() if a not in ("jd-binhe", "zh-taoyuan"))
+
+        # Same day again: the client knows the quota is spent and does not call at all.
+        row = next(r for r in await h.round("freshness", local("2023-07-20T09:00:00")) if r["account"] == "jd-binhe")
+        assert row["status"] == "error" and "45009" in row["reason"]
+        assert h.counter.calls[("jd-binhe", BATCHGET)] == 0
+
+        # Next day, quota back: the history catches up with the truth.
+        clear_faults(h.server, "jd-binhe")
+        at = local("2023-07-21T06:30:00")
+        row = next(r for r in await h.round("freshness", at) if r["account"] == "jd-binhe")
+        truth = h.truth(at)["jd-binhe"]
+        assert row["status"] == "ok" and row["new_items"] > 0
+        assert row["last_update"] == truth["last_publish"]
+        assert h.published("jd-binhe", at) == truth["articles"]
+
+    run(emulator, path, body)
+
+
+def test_unauthorized_freepublish_falls_back_to_material(emulator, demo_config):
+    path = demo_config(emulator)
+    fault(emulator, account="jd-binhe", endpoint=BATCHGET, kind="unauthorized")
+    # bm-wlj's material is not authorized in the scenario: with freepublish refused too, nothing is left.
+    fault(emulator, account="bm-wlj", endpoint=BATCHGET, kind="unauthorized")
+
+    async def body(h: Harness) -> None:
+        at = local("2023-08-01T06:30:00")
+        rows = {r["account"]: r for r in await h.round("freshness", at)}
+        truth = h.truth(at)
+
+        row = rows["jd-binhe"]
+        assert row["status"] == "ok" and row["source"] == "material" and "48001" in row["reason"]
+        assert row["last_update"] == truth["jd-binhe"]["last_publish"]
+        assert h.published("jd-binhe", at) == truth["jd-binhe"]["articles"]
+        items = h.store.content_between(QUARTER_START, at, account_id="jd-binhe")
+        assert {i.source for i in items} == {"material"}
+        assert h.counter.calls[("jd-binhe", MATERIAL)] == 1
+
+        row = rows["bm-wlj"]
+        assert row["status"] == "unverifiable" and "48001" in row["reason"]
+        assert row["last_update"] is None and row["new_items"] == 0
+        assert h.store.latest_content("bm-wlj") is None
+
+        # The fallback pages like freepublish: a daily round costs one material call.
+        rows = {r["account"]: r for r in await h.round("freshness", local("2023-08-02T06:30:00"))}
+        assert rows["jd-binhe"]["status"] == "ok"
+        assert h.counter.calls[("jd-binhe", MATERIAL)] == 1
+
+    run(emulator, path, body)
+
+
+def test_accounts_without_api_access_are_unverifiable(emulator, tmp_path, monkeypatch):
+    for name, value in demo_secret_env(emulator.scenario).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("WXMON_TEST_NOT_SET", raising=False)
+    path = tmp_path / "accounts.yaml"
+    path.write_text(f"""
+store: sqlite:///{tmp_path / 'w.db'}
+wechat: {{api_base: "{emulator.base_url}"}}
+accounts:
+  - {{id: jd-binhe, name: 滨河街道（模拟）, unit: 滨河街道办事处（模拟）, category: 乡镇街道,
+     appid: wx1dcb12174bed18e7, secret_env: WXMON_DEMO_SECRET_02}}
+  - id: jd-noapi
+    name: 无接口街道（模拟）
+    unit: 无接口街道办事处（模拟）
+    category: 乡镇街道
+    api: false
+    columns: [{{path: 办事服务/办事指南, type: view, url: "{emulator.base_url}/site/jd-binhe/bszn"}}]
+  - {{id: jd-nosecret, name: 望海街道（模拟）, unit: 望海街道办事处（模拟）, category: 乡镇街道,
+     appid: wxc9aad619e996f369, secret_env: WXMON_TEST_NOT_SET}}
+""", encoding="utf-8")
+
+    async def body(h: Harness) -> None:
+        rows = {r["account"]: r for r in await h.round("freshness", local("2023-07-05T06:30:00"))}
+        assert rows["jd-binhe"]["status"] == "ok"
+        assert rows["jd-noapi"] == {"account": "jd-noapi", "status": "unverifiable", "reason": NO_API_REASON,
+                                    "last_update": None, "days_since_update": None, "new_items": 0,
+                                    "source": None}
+        assert rows["jd-nosecret"]["status"] == "unverifiable"
+        assert "WXMON_TEST_NOT_SET" in rows["jd-nosecret"]["reason"]
+        assert not [k for k in h.counter.calls if k[0] != "jd-binhe" and k[0] != "-"]
+
+    run(emulator, path, body)
+
+
+def test_item_ids_of_multi_article_items_round_trip():
+    assert item_id_for("AbC_1", 0, 1) == "AbC_1"
+    assert split_item_id("AbC_1") == ("AbC_1", 0)
+    assert item_id_for("AbC_1", 2, 3) == "AbC_1#2"
+    assert split_item_id("AbC_1#2") == ("AbC_1", 2)
+
+
+@pytest.mark.parametrize("kind, status, words", [
+    ("busy", "error", "-1"),
+    ("nonjson", "error", "返回异常"),
+    ("reset", "error", "网络"),
+    ("token", "error", "40001"),
+    ("ip", "unverifiable", "40164"),  # on the token call: the cached token expired between rounds
+])
+def test_other_failures_keep_the_last_content(emulator, demo_config, kind, status, words):
+    path = demo_config(emulator)
+
+    async def body(h: Harness) -> None:
+        (first,) = await h.round("freshness", local("2023-07-10T06:30:00"), only=["jd-binhe"])
+        endpoint = "*" if kind == "ip" else BATCHGET
+        fault(h.server, account="jd-binhe", endpoint=endpoint, kind=kind)
+        (row,) = await h.round("freshness", local("2023-07-20T06:30:00"), only=["jd-binhe"])
+        assert row["status"] == status and words in row["reason"], row
+        assert row["new_items"] == 0 and row["last_update"] == first["last_update"]
+        assert h.published("jd-binhe", local("2023-07-20T06:30:00")) == h.truth(local("2023-07-10T06:30:00"))[
+            "jd-binhe"]["articles"]
+        assert h.counter.calls[("jd-binhe", MATERIAL)] == 0
+
+    run(emulator, path, body)
+
+
+def test_parse_page_takes_the_platform_shapes_as_they_come():
+    seen = local("2023-08-01T06:30:00")
+    data = {"total_count": 3, "item_count": 3, "item": [
+        # update_time inside content, as the platform has been seen answering
+        {"article_id": "A1", "content": {"news_item": [{"title": "t1", "url": "https://mp/1"},
+                                                       {"title": "t2", "url": "https://mp/2"}],
+                                         "update_time": 1690848000}},
+        {"article_id": "A2", "update_time": "1690761600"},  # no content at all (no_content=1)
+        {"article_id": "A3", "content": {"news_item": [{"title": "t3", "url": ""}], "create_time": 1690675200},
+         "update_time": 0},
+    ]}
+    items, entries = parse_page("acct", FREEPUBLISH, data, seen)
+    assert entries == 3
+    assert [(i.item_id, i.title, i.url) for i in items] == [
+        ("A1#0", "t1", "https://mp/1"), ("A1#1", "t2", "https://mp/2"), ("A2", None, None), ("A3", "t3", None)]
+    assert [to_local(i.published_at).isoformat() for i in items] == [
+        "2023-08-01T08:00:00+08:00", "2023-08-01T08:00:00+08:00", "2023-07-31T08:00:00+08:00",
+        "2023-07-30T08:00:00+08:00"]
+    with pytest.raises(Exception, match="item"):
+        parse_page("acct", FREEPUBLISH, {"item": {"not": "a list"}}, seen)
+    with pytest.raises(Exception, match="article_id"):
+        parse_page("acct", FREEPUBLISH, {"item": [{"content": {}}]}, seen)
