@@ -1,0 +1,157 @@
+"""The one interface every inquiry channel implements, and what it returns.
+
+A channel is the tester's side of a conversation with an official account: it
+sends a text as a follower and lists the replies that reached the follower.
+Replies carry only their time and text: whether a reply was automatic or
+written by a person is the inquiry probe's judgement, never the channel's (the
+emulator knows, and must not be able to agree with us by construction).
+"""
+
+from __future__ import annotations
+
+import ssl
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, ClassVar
+
+import httpx
+
+from monitor.clock import as_utc
+from monitor.config import Account
+
+
+class ChannelError(Exception):
+    """The channel could not do what was asked (network, HTTP status, garbage answer).
+
+    ``maybe_delivered`` tells whether a failed *send* may still have reached the
+    account (the request left us and the answer was lost: a read timeout, a reset,
+    an HTTP 5xx, an unreadable 200). When False the send certainly did not happen
+    (connection refused, the service rejected the request) and retrying is safe.
+    The message never contains a token, a header or a response body.
+    """
+
+    def __init__(self, message: str, *, maybe_delivered: bool = False) -> None:
+        super().__init__(message)
+        self.maybe_delivered = maybe_delivered
+
+
+@dataclass(frozen=True, slots=True)
+class SentMessage:
+    """A message handed to the channel. ``sent_at`` (aware UTC) is when it reached the
+    account; None means the channel accepted it for later sending (a task for an
+    inspector) and :meth:`Channel.sent_status` will tell when it has been sent."""
+
+    ref: str
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A message the tester received from the account (aware UTC time, text as received)."""
+
+    at: datetime
+    text: str
+
+
+class Channel(ABC):
+    """Send as a follower; list what the follower received since T."""
+
+    name: ClassVar[str]
+    # True when send(key=K) never sends twice for the same K (it returns the first
+    # result instead): a send whose outcome is unknown can simply be repeated.
+    deduplicates: ClassVar[bool] = False
+
+    @abstractmethod
+    async def send(self, account: Account, tester: str, text: str, *, key: str | None = None) -> SentMessage:
+        """Send ``text`` to ``account`` as ``tester``; raises :class:`ChannelError`."""
+
+    @abstractmethod
+    async def replies_since(self, account: Account, tester: str, since: datetime) -> list[Reply]:
+        """Replies that reached ``tester`` from ``account`` strictly after ``since``, oldest first."""
+
+    async def sent_status(self, account: Account, tester: str, ref: str) -> SentMessage:
+        """For a message accepted for later sending: has it been sent yet? (default: no news)."""
+        return SentMessage(ref, None)
+
+    async def aclose(self) -> None:
+        """Release connections."""
+
+
+# ---------------------------------------------------------------------------
+# helpers shared by the HTTP channels
+
+# Failures where the request certainly never reached the service.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol,
+             httpx.ProxyError, httpx.InvalidURL)
+
+
+@lru_cache(maxsize=1)
+def _tls() -> ssl.SSLContext:
+    # Loading the CA bundle costs ~20 ms; every round opens its channels anew, so load it once.
+    try:
+        import certifi
+
+        return ssl.create_default_context(cafile=certifi.where())
+    except ImportError:  # pragma: no cover
+        return ssl.create_default_context()
+
+
+def http_client(timeout_s: float) -> httpx.AsyncClient:
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, verify=_tls(),
+                             headers={"User-Agent": "wxmon"})
+
+
+async def request_json(client: httpx.AsyncClient, what: str, method: str, url: str, *,
+                       headers: dict[str, str] | None = None, params: dict[str, str] | None = None,
+                       body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One HTTP call answering a JSON object, every failure as a :class:`ChannelError`.
+
+    ``what`` names the call in messages ("emulator send"); URLs, headers and bodies
+    are never put in a message (they may hold a token or personal data).
+    """
+    try:
+        response = await client.request(method, url, headers=headers, params=params, json=body)
+    except _NOT_SENT as exc:
+        raise ChannelError(f"{what}: cannot connect ({type(exc).__name__})") from None
+    except httpx.HTTPError as exc:
+        raise ChannelError(f"{what}: no answer ({type(exc).__name__})", maybe_delivered=True) from None
+    status = response.status_code
+    if status != 200:
+        # 4xx: the service refused the request, nothing was done; 5xx: it may have acted before failing.
+        raise ChannelError(f"{what}: HTTP {status}", maybe_delivered=status >= 500 or status == 408)
+    try:
+        data = response.json()
+    except ValueError:
+        raise ChannelError(f"{what}: answer is not JSON", maybe_delivered=True) from None
+    if not isinstance(data, dict):
+        raise ChannelError(f"{what}: answer is not a JSON object", maybe_delivered=True)
+    return data
+
+
+def parse_time(value: Any, what: str) -> datetime:
+    """An ISO 8601 time from a channel (no offset: Asia/Shanghai) as aware UTC."""
+    if not isinstance(value, str):
+        raise ChannelError(f"{what}: time missing or not a string")
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        raise ChannelError(f"{what}: not an ISO 8601 time") from None
+
+
+def parse_replies(data: dict[str, Any], what: str) -> list[Reply]:
+    """``{"replies": [{"at": ISO, "text": STR}, ...]}`` -> replies sorted by time.
+
+    Other fields (the emulator adds ``kind``) are ignored on purpose.
+    """
+    items = data.get("replies")
+    if not isinstance(items, list):
+        raise ChannelError(f"{what}: answer has no replies list")
+    out: list[Reply] = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("text"), str):
+            raise ChannelError(f"{what}: malformed reply")
+        out.append(Reply(parse_time(item.get("at"), what), item["text"]))
+    out.sort(key=lambda r: r.at)
+    return out

@@ -1,0 +1,573 @@
+"""Test inquiries (互动回应): send a question as a follower, time the account's answer.
+
+One inquiry per account and window (ISO week, Asia/Shanghai), made idempotent by
+the store's unique ``(account_id, window_key)``; at most one *open* inquiry per
+account (a previous window's inquiry still waiting blocks the next one).
+
+Sending is at-most-once, across crashes. Before a message is handed to the
+channel the row gets a marker, ``channel_ref = "pending:<attempt time>"``,
+committed first. On success the marker becomes the channel's ref and the row
+``sent``. A marker found later means the outcome of that attempt is unknown (a
+crash, or a failure after the request left us), and the row is never simply
+sent again:
+
+- a channel that deduplicates by key (bridge, manual) is asked again with the
+  same key, which cannot produce a second message;
+- otherwise (the emulator) we look for evidence: any reply to the tester within
+  10 minutes after the attempt (auto-replies arrive within seconds), else a
+  follower message with the question's text in the account's customer-service
+  records (``msgrecord``, when the account's API is available). Evidence found:
+  the row becomes ``sent`` at the attempt time (at most one request's duration
+  early) or at the recorded time. Records readable and empty after 10 minutes:
+  it was not delivered, sending again is safe. No way to tell: the window's
+  inquiry becomes ``error`` (not counted for or against the account) rather
+  than risking a duplicate message to the account.
+
+A send that fails for certain (connection refused, request refused) leaves the
+row ``scheduled`` with the error; the next round of the same window retries.
+
+Replies are classified here, never by the channel: ``auto`` when the reply came
+within 60 s of the send, or its text is one of the account's configured
+auto-reply texts (``get_current_autoreply_info``), or it carries 自动回复;
+``human`` otherwise. Replies of one tester's conversation are attributed to the
+inquiries in it: an auto-reply to the latest message sent before it, a human
+reply to the oldest inquiry still waiting for a person (people answer in order).
+
+States: ``answered`` (a person replied by the deadline, or an auto-reply did
+and the policy counts it), ``late`` (a person replied after it), ``unanswered``
+(deadline passed without). The deadline is N working days (the policy's
+``inquiry_deadline`` rule, default 3) after the day of sending. ``unanswered``
+is set only by a successful poll made after the deadline, and such inquiries are
+watched for 30 more days so that a late reply turns them into ``late`` with
+its real latency. Replies carry their own times, so the monitor's outages never
+shift a measurement; a failed poll changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+from monitor.clock import Clock, as_utc, to_local
+from monitor.config import Account, Config
+from monitor.errors import BadInput
+from monitor.store import Inquiry
+from monitor.store.records import OPEN_INQUIRY_STATES
+from monitor.wechat.errors import WeChatError
+from probes.channels import Channel, ChannelError, Reply, channel_for
+from probes.context import ProbeContext
+
+log = logging.getLogger(__name__)
+
+PENDING = "pending:"  # channel_ref of a send whose outcome is not recorded yet
+RECOVERED = "recovered:"  # channel_ref of a send confirmed after the fact (see module docstring)
+AUTO_REPLY_WITHIN = timedelta(seconds=60)
+AUTO_MARKER = "自动回复"
+EVIDENCE_WINDOW = timedelta(minutes=10)  # how long an interrupted send is looked into before giving up
+REPLY_EVIDENCE = timedelta(minutes=2)  # a reply this soon after an attempt answers that attempt
+CLOCK_SKEW = timedelta(seconds=60)
+WATCH_AFTER_DEADLINE = timedelta(days=30)
+RETRY_SENDS_FOR = timedelta(days=7)  # a failed send is retried by polls while its window can still be open
+REPLY_MAX_CHARS = 500
+DEFAULT_WORKING_DAYS = 3
+CONCURRENCY = 16
+_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+_FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+ChannelFactory = Callable[..., Channel | None]
+Status = Literal["free", "sent", "deferred", "checking", "lost", "done"]
+
+
+def window_key(at: datetime) -> str:
+    """The inquiry window of an instant: its ISO week in Asia/Shanghai, e.g. ``2023-W27``."""
+    year, week, _ = to_local(at).date().isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+_window_of = window_key  # send_inquiry's parameter shadows the name
+
+
+def deadline_working_days(config: Config) -> int:
+    """Working days to answer, from the selected policy's inquiry_deadline rule (default 3)."""
+    for rule in config.selected_policy.rules:
+        if rule.kind == "inquiry_deadline":
+            return rule.working_days
+    return DEFAULT_WORKING_DAYS
+
+
+def tester_of(account: Account) -> str:
+    return account.inquiry.tester or f"wxmon-{account.id}"
+
+
+def _norm(text: str) -> str:
+    # Whitespace carries no meaning in Chinese text; copies of a rule's text differ only in it.
+    return "".join(text.split())
+
+
+def classify(reply: Reply, sent_at: datetime, auto_texts: Collection[str] = ()) -> Literal["auto", "human"]:
+    """``auto`` or ``human``, judged from the reply's timing and text only."""
+    if reply.at - sent_at <= AUTO_REPLY_WITHIN or AUTO_MARKER in reply.text:
+        return "auto"
+    return "auto" if _norm(reply.text) in auto_texts else "human"
+
+
+def autoreply_texts(info: dict[str, Any]) -> frozenset[str]:
+    """The text replies configured in ``get_current_autoreply_info`` (normalized)."""
+    texts: list[Any] = []
+    for key in ("add_friend_autoreply_info", "message_default_autoreply_info"):
+        item = info.get(key)
+        if isinstance(item, dict) and item.get("type", "text") == "text":
+            texts.append(item.get("content"))
+    rules = (info.get("keyword_autoreply_info") or {}).get("list") or []
+    for rule in rules if isinstance(rules, list) else []:
+        for reply in (rule.get("reply_list_info") or []) if isinstance(rule, dict) else []:
+            if isinstance(reply, dict) and reply.get("type", "text") == "text":
+                texts.append(reply.get("content"))
+    return frozenset(_norm(t) for t in texts if isinstance(t, str) and t.strip())
+
+
+class AutoReplyTexts:
+    """Each account's auto-reply texts, fetched at most once per round, lazily.
+    API trouble means "no texts known" (timing and the marker still classify)."""
+
+    def __init__(self, ctx: ProbeContext) -> None:
+        self._ctx = ctx
+        self._cache: dict[str, frozenset[str]] = {}
+
+    async def get(self, account: Account) -> frozenset[str]:
+        if account.id not in self._cache:
+            texts: frozenset[str] = frozenset()
+            api = self._ctx.account_api(account)
+            if api is not None:
+                try:
+                    texts = autoreply_texts(await api.get_autoreply_info())
+                except Exception as exc:  # optional enrichment: never let it break the probe
+                    log.info("%s: auto-reply rules unavailable: %s", account.id, exc)
+            self._cache[account.id] = texts
+        return self._cache[account.id]
+
+
+class ChannelSet:
+    """The channels of one round, one per kind, closed together."""
+
+    def __init__(self, config: Config, clock: Clock | None = None, factory: ChannelFactory = channel_for) -> None:
+        self._config = config
+        self._clock = clock
+        self._factory = factory
+        self._open: dict[str, Channel | None] = {}
+
+    def get(self, account: Account) -> Channel | None:
+        kind = account.inquiry.channel
+        if kind == "none":
+            return None
+        if kind not in self._open:
+            self._open[kind] = self._factory(self._config, account, clock=self._clock)
+        return self._open[kind]
+
+    async def aclose(self) -> None:
+        for chan in self._open.values():
+            if chan is not None:
+                await chan.aclose()
+        self._open.clear()
+
+    async def __aenter__(self) -> ChannelSet:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+# ---------------------------------------------------------------------------
+# sending
+
+
+def _pending_at(ref: str | None) -> datetime | None:
+    if ref and ref.startswith(PENDING):
+        return as_utc(datetime.fromisoformat(ref[len(PENDING):]))
+    return None
+
+
+def _question(ctx: ProbeContext, account: Account) -> str:
+    # Rotate through the pool by the number of inquiries the account has had: deterministic, restart-proof.
+    pool = account.inquiry.questions
+    if not pool:
+        raise BadInput(f"account {account.id}: inquiry.questions is empty")
+    count = len(ctx.store.inquiries_between(_EPOCH, _FAR, account_id=account.id))
+    return pool[count % len(pool)]
+
+
+def _mark_sent(ctx: ProbeContext, q: Inquiry, sent_at: datetime, ref: str) -> Inquiry:
+    deadline = ctx.calendar.deadline(sent_at, deadline_working_days(ctx.config))
+    return ctx.store.update_inquiry(q.id, state="sent", sent_at=sent_at, deadline_at=deadline,
+                                    channel_ref=ref, error=None)
+
+
+def _claim(ctx: ProbeContext, q: Inquiry, attempt_at: datetime) -> Inquiry | None:
+    """Write the send marker, unless someone else changed the row since we read it.
+    Committed before the send: a crash after this point can never lead to a blind resend."""
+    with ctx.store.transaction():
+        current = ctx.store.get_inquiry(q.id)
+        if current.state != "scheduled" or current.channel_ref != q.channel_ref:
+            return None
+        return ctx.store.update_inquiry(q.id, channel_ref=PENDING + attempt_at.isoformat())
+
+
+async def _delivery_evidence(ctx: ProbeContext, account: Account, chan: Channel, q: Inquiry,
+                             attempt_at: datetime) -> datetime | Literal["absent", "unknown"]:
+    """Did an attempt whose outcome was lost reach the account? The send time, or why not known."""
+    now = ctx.now()
+    horizon = attempt_at + EVIDENCE_WINDOW
+    records_say_absent = False
+    api = ctx.account_api(account)
+    if api is not None:  # the account's own record of what followers wrote: exact text, exact time
+        try:
+            records = await api.msg_records(attempt_at - CLOCK_SKEW, min(horizon, now) + timedelta(seconds=1))
+        except WeChatError as exc:
+            log.info("%s: msgrecord unavailable to confirm a send: %s", account.id, exc)
+        else:
+            for rec in records:
+                if rec.get("opercode") == 2003 and _norm(str(rec.get("text", ""))) == _norm(q.question):
+                    return datetime.fromtimestamp(int(rec["time"]), timezone.utc)
+            records_say_absent = now >= horizon
+    # An (auto-)reply right after the attempt: our message got there. Only a short span counts,
+    # so that a late answer to an older inquiry is not taken for evidence.
+    replies = await chan.replies_since(account, q.tester or tester_of(account), attempt_at - CLOCK_SKEW)
+    if any(attempt_at <= r.at <= attempt_at + REPLY_EVIDENCE for r in replies):
+        return attempt_at
+    return "absent" if records_say_absent else "unknown"
+
+
+async def _resolve_scheduled(ctx: ProbeContext, account: Account, chan: Channel,
+                             q: Inquiry) -> tuple[Inquiry, Status]:
+    """Settle what is known about a scheduled row without sending anything."""
+    if q.state != "scheduled":
+        return q, "done"
+    attempt_at = _pending_at(q.channel_ref)
+    if q.channel_ref is None:
+        return q, "free"
+    if attempt_at is None:  # accepted for later sending (a manual task): has it gone out?
+        status = await chan.sent_status(account, q.tester or tester_of(account), q.channel_ref)
+        if status.sent_at is None:
+            return q, "deferred"
+        return _mark_sent(ctx, q, status.sent_at, status.ref), "sent"
+    if chan.deduplicates:
+        return q, "free"  # asking again with the same key cannot send a second message
+    evidence = await _delivery_evidence(ctx, account, chan, q, attempt_at)
+    if isinstance(evidence, datetime):
+        log.warning("%s: send of inquiry %d was interrupted but did reach the account", account.id, q.id)
+        return _mark_sent(ctx, q, evidence, RECOVERED + attempt_at.isoformat()), "sent"
+    if evidence == "absent":
+        return ctx.store.update_inquiry(q.id, channel_ref=None), "free"
+    if ctx.now() < attempt_at + EVIDENCE_WINDOW:
+        return q, "checking"
+    q = ctx.store.update_inquiry(
+        q.id, state="error",
+        error="发送过程中断，无法确认留言是否已送达；为避免重复留言，本周期不再发送（不计入考核）")
+    return q, "lost"
+
+
+async def _send_now(ctx: ProbeContext, account: Account, chan: Channel, q: Inquiry) -> Inquiry:
+    attempt_at = ctx.now()
+    claimed = _claim(ctx, q, attempt_at)
+    if claimed is None:  # another process got there first
+        return ctx.store.get_inquiry(q.id)
+    try:
+        message = await chan.send(account, q.tester or tester_of(account), q.question, key=f"wxmon-inquiry-{q.id}")
+    except ChannelError as exc:
+        if exc.maybe_delivered:  # keep the marker: the next round finds out before anything is resent
+            return ctx.store.update_inquiry(q.id, error=f"发送结果未知（监测端问题）：{exc}")
+        return ctx.store.update_inquiry(q.id, channel_ref=None, error=f"发送失败（监测端问题，下轮重试）：{exc}")
+    if message.sent_at is None:
+        return ctx.store.update_inquiry(q.id, channel_ref=message.ref or f"wxmon-inquiry-{q.id}", error=None)
+    return _mark_sent(ctx, q, message.sent_at, message.ref)
+
+
+async def send_inquiry(ctx: ProbeContext, account: Account, window_key: str | None = None, *,
+                       channels: ChannelSet | None = None) -> Inquiry:
+    """Send this window's test inquiry to ``account`` unless it has been sent.
+
+    Returns the window's inquiry, or the previous window's inquiry when that one
+    is still open (then nothing is sent). Channel failures are recorded on the
+    row (``scheduled`` with ``error``), not raised, except while checking an
+    interrupted send. Raises :class:`BadInput` for an account without channel.
+    """
+    own = channels is None
+    channels = channels or ChannelSet(ctx.config, ctx.clock)
+    try:
+        chan = channels.get(account)
+        if chan is None:
+            raise BadInput(f"account {account.id}: no inquiry channel (inquiry.channel is none)")
+        ctx.sync_accounts()
+        key = window_key or _window_of(ctx.now())
+        for other in ctx.store.open_inquiries(account_id=account.id):
+            if other.window_key == key:
+                continue
+            other, status = await _resolve_scheduled(ctx, account, chan, other)
+            if status in ("free", "deferred"):  # its window is over and it never went out
+                why = ("检查员未在本周期内登记发送测试留言" if status == "deferred" else
+                       "本周期测试留言未能发出" + (f"（{other.error}）" if other.error else ""))
+                other = ctx.store.update_inquiry(other.id, state="error", error=why + "（不计入考核）")
+            if other.state in OPEN_INQUIRY_STATES:
+                return other
+        q = ctx.store.find_inquiry(account.id, key)
+        if q is None:
+            q, _ = ctx.store.create_inquiry(account.id, key, channel=chan.name, question=_question(ctx, account),
+                                            tester=tester_of(account), created_at=ctx.now())
+        q, status = await _resolve_scheduled(ctx, account, chan, q)
+        if status == "free":
+            q = await _send_now(ctx, account, chan, q)
+        return q
+    finally:
+        if own:
+            await channels.aclose()
+
+
+# ---------------------------------------------------------------------------
+# polling
+
+
+def _watching(q: Inquiry, now: datetime) -> bool:
+    """Still waiting for a person's reply, and not given up on."""
+    if q.sent_at is None or q.human_reply_at is not None:
+        return False
+    return q.state == "sent" or q.deadline_at is None or now <= q.deadline_at + WATCH_AFTER_DEADLINE
+
+
+def outcome(q: Inquiry, polled_at: datetime, autoreply_counts: bool) -> dict[str, Any]:
+    """The state and latency the inquiry's reply times imply (given a successful poll at ``polled_at``)."""
+    assert q.sent_at is not None and q.deadline_at is not None
+    latency = None
+    if q.human_reply_at is not None:
+        latency = round((q.human_reply_at - q.sent_at).total_seconds() / 60, 2)
+    in_time = (q.human_reply_at is not None and q.human_reply_at <= q.deadline_at) or (
+        autoreply_counts and q.auto_reply_at is not None and q.auto_reply_at <= q.deadline_at)
+    if in_time:
+        state = "answered"
+    elif q.human_reply_at is not None:
+        state = "late"
+    elif polled_at > q.deadline_at:
+        state = "unanswered"
+    else:
+        state = "sent"
+    return {"state": state, "latency_minutes": latency}
+
+
+async def _poll_account(ctx: ProbeContext, account: Account, chan: Channel, autotexts: AutoReplyTexts,
+                        retry_sends: bool = False) -> tuple[list[Inquiry], list[Inquiry]]:
+    """Fetch and attribute the replies of the account's watched inquiries; update their states.
+    Returns (watched, those whose state changed). Raises ChannelError (nothing changed then)."""
+    for q in ctx.store.open_inquiries(states=("scheduled",), account_id=account.id):
+        q, status = await _resolve_scheduled(ctx, account, chan, q)
+        if status == "free" and retry_sends and q.created_at > ctx.now() - RETRY_SENDS_FOR:
+            await _send_now(ctx, account, chan, q)
+    polled_at = ctx.now()  # before fetching: every reply up to now is in the answer
+    watched = [q for q in ctx.store.open_inquiries(states=("sent", "unanswered", "answered"), account_id=account.id)
+               if _watching(q, polled_at)]
+    since: dict[str, datetime] = {}  # per tester: the oldest watched send
+    for q in watched:
+        assert q.sent_at is not None
+        tester = q.tester or tester_of(account)
+        since[tester] = min(since.get(tester, q.sent_at), q.sent_at)
+    fetched: dict[str, list[Reply]] = {}
+    for tester, first in since.items():  # fetch everything before writing anything: a failure changes nothing
+        fetched[tester] = await chan.replies_since(account, tester, first)
+
+    waiting = {q.id for q in watched}
+    for tester, replies in fetched.items():
+        if not replies:
+            continue
+        # Every inquiry of this conversation that replies since then could belong to (closed ones too).
+        sent = [(q.sent_at, q) for q in ctx.store.inquiries_between(
+                    since[tester] - WATCH_AFTER_DEADLINE - timedelta(days=30), polled_at + timedelta(seconds=1),
+                    account_id=account.id)
+                if q.sent_at is not None and (q.tester or tester_of(account)) == tester]
+        sent.sort(key=lambda pair: pair[0])
+        known = {(r.at, r.text) for _, q in sent for r in ctx.store.inquiry_replies(q.id)}
+        for reply in replies:
+            text = reply.text[:REPLY_MAX_CHARS]
+            if (reply.at, text) in known:
+                continue  # seen and attributed in an earlier poll
+            prior = [(sent_at, q) for sent_at, q in sent if sent_at < reply.at]
+            if not prior:
+                continue  # older than every inquiry we know of
+            latest_at, latest = prior[-1]
+            kind = classify(reply, latest_at)
+            if kind == "human":  # the account's rule texts are fetched only when they can matter
+                kind = classify(reply, latest_at, await autotexts.get(account))
+            target = latest  # an auto-reply answers the message just sent
+            if kind == "human":  # people answer in order: the oldest inquiry still waiting
+                target = next((q for _, q in prior if q.id in waiting), latest)
+                waiting.discard(target.id)
+            ctx.store.add_inquiry_reply(target.id, reply.at, kind, text)
+            known.add((reply.at, text))
+
+    counts = ctx.config.selected_policy.autoreply_counts_as_answer
+    out, changed = [], []
+    for q in watched:
+        q = ctx.store.get_inquiry(q.id)
+        if q.deadline_at is None and q.sent_at is not None:  # not written by this probe; derive it alike
+            q = ctx.store.update_inquiry(q.id, deadline_at=ctx.calendar.deadline(
+                q.sent_at, deadline_working_days(ctx.config)))
+        fields = outcome(q, polled_at, counts)
+        if any(getattr(q, k) != v for k, v in fields.items()):
+            before = q.state
+            q = ctx.store.update_inquiry(q.id, **fields)
+            if q.state != before:
+                changed.append(q)
+        out.append(q)
+    return out, changed
+
+
+async def poll_inquiries(ctx: ProbeContext, accounts: Sequence[Account] | None = None, *,
+                         channels: ChannelSet | None = None, retry_sends: bool = True) -> list[Inquiry]:
+    """Poll the replies of every watched inquiry of ``accounts`` (default: all with a channel).
+
+    Also settles ``scheduled`` rows: an interrupted send is confirmed (never blindly
+    repeated) and, with ``retry_sends``, a send that failed for certain is tried
+    again while its window can still be open (7 days), so a scheduler that sends
+    once per window and then only polls still retries. A channel failure for one
+    account is logged and changes nothing for it. Returns the inquiries looked at.
+    """
+    own = channels is None
+    channels = channels or ChannelSet(ctx.config, ctx.clock)
+    autotexts = AutoReplyTexts(ctx)
+    out: list[Inquiry] = []
+    try:
+        for account in accounts if accounts is not None else ctx.config.accounts:
+            chan = channels.get(account)
+            if chan is None:
+                continue
+            try:
+                out.extend((await _poll_account(ctx, account, chan, autotexts, retry_sends))[0])
+            except ChannelError as exc:
+                log.warning("%s: polling inquiry replies failed: %s", account.id, exc)
+        return out
+    finally:
+        if own:
+            await channels.aclose()
+
+
+# ---------------------------------------------------------------------------
+# a round
+
+
+def _duration(minutes: float) -> str:
+    if minutes < 60:
+        return f"{minutes:.0f}分钟"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f}小时"
+    return f"{minutes / 1440:.1f}天"
+
+
+def reason(q: Inquiry, working_days: int, autoreply_counts: bool = False) -> str:
+    """Why the inquiry is where it is, in Chinese, for people."""
+    if q.state == "answered":
+        if q.latency_minutes is not None and q.human_reply_at is not None and q.deadline_at is not None \
+                and q.human_reply_at <= q.deadline_at:
+            return f"{working_days}个工作日内已答复（用时{_duration(q.latency_minutes)}）"
+        return "已自动回复（所选考核办法认可自动回复）"
+    if q.state == "late":
+        used = f"（用时{_duration(q.latency_minutes)}）" if q.latency_minutes is not None else ""
+        return f"超过{working_days}个工作日才答复{used}"
+    if q.state == "unanswered":
+        return f"超过{working_days}个工作日未答复" + ("（仅收到自动回复）" if q.auto_reply_at else "")
+    if q.state == "sent":
+        due = f"{to_local(q.deadline_at):%Y-%m-%d %H:%M}" if q.deadline_at else "?"
+        return f"已发送，等待答复（截止{due}）"
+    if q.state == "scheduled":
+        if q.error:
+            return q.error
+        if _pending_at(q.channel_ref) is not None:
+            return "发送结果待确认"
+        if q.channel_ref:
+            return "已下发人工测试任务，等待检查员发送并登记"
+        return "待发送"
+    return q.error or "监测端错误（不计入考核）"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else to_local(value).isoformat()
+
+
+def _row(account: Account, q: Inquiry | None, working_days: int, counts: bool,
+         errors: list[str], changed: Sequence[Inquiry] = ()) -> dict[str, Any]:
+    row: dict[str, Any] = {"account": account.id, "inquiry_id": None, "window": None, "state": None,
+                           "sent_at": None, "deadline_at": None, "human_reply_at": None,
+                           "latency_minutes": None, "reason": ""}
+    # Earlier inquiries that this round's poll settled (the row itself shows the current one).
+    row["changed"] = [{"inquiry_id": c.id, "window": c.window_key, "state": c.state,
+                       "latency_minutes": c.latency_minutes, "reason": reason(c, working_days, counts)}
+                      for c in changed if q is None or c.id != q.id]
+    if q is not None:
+        row.update(inquiry_id=q.id, window=q.window_key, state=q.state, inquiry_state=q.state,
+                   sent_at=_iso(q.sent_at), deadline_at=_iso(q.deadline_at),
+                   human_reply_at=_iso(q.human_reply_at), auto_reply_at=_iso(q.auto_reply_at),
+                   latency_minutes=q.latency_minutes, reason=reason(q, working_days, counts))
+        if q.state == "scheduled" and q.error:
+            errors = [*errors, q.error]
+    if errors:
+        # The monitor's own trouble this round: reported as an error row, never against the account.
+        row["state"] = "error"
+        row["reason"] = "；".join(dict.fromkeys([*errors, *([row["reason"]] if row["reason"] else [])]))
+    return row
+
+
+async def _round_account(ctx: ProbeContext, account: Account, channels: ChannelSet,
+                         autotexts: AutoReplyTexts) -> dict[str, Any]:
+    working_days = deadline_working_days(ctx.config)
+    counts = ctx.config.selected_policy.autoreply_counts_as_answer
+    try:
+        chan = channels.get(account)
+        if chan is None:
+            row = _row(account, None, working_days, counts, [])
+            row.update(state="skipped", reason="未配置测试留言渠道（inquiry.channel: none）")
+            return row
+        errors: list[str] = []
+        changed: list[Inquiry] = []
+        q: Inquiry | None = None
+        # Poll first: an inquiry that closes now no longer blocks this window's one, sent right after.
+        # (Polling right after sending would find nothing: replies take at least a second.)
+        try:
+            changed = (await _poll_account(ctx, account, chan, autotexts))[1]
+        except ChannelError as exc:
+            errors.append(f"查询回复失败（监测端问题，不计入考核）：{exc}")
+        try:
+            q = await send_inquiry(ctx, account, channels=channels)
+        except ChannelError as exc:
+            errors.append(f"确认发送结果失败（监测端问题，不计入考核）：{exc}")
+        if q is None:
+            q = ctx.store.find_inquiry(account.id, window_key(ctx.now()))
+        else:
+            q = ctx.store.get_inquiry(q.id)
+        return _row(account, q, working_days, counts, errors, changed)
+    except Exception as exc:  # one account's trouble never ends the round
+        log.exception("%s: inquiry round failed", account.id)
+        row = _row(account, None, working_days, counts, [])
+        row.update(state="error", reason=f"监测端异常（不计入考核）：{type(exc).__name__}: {exc}")
+        return row
+
+
+async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None = None) -> list[dict[str, Any]]:
+    """Poll the replies of the accounts' inquiries, then send this window's inquiry where due.
+
+    One JSON-ready row per account: ``account, inquiry_id, window, state, sent_at, deadline_at,
+    human_reply_at, latency_minutes, reason`` of the account's current inquiry (plus ``inquiry_state``,
+    ``auto_reply_at``, and ``changed``: earlier inquiries this round settled). ``state``
+    is the inquiry's, except ``error`` when the monitor had trouble with the account this round
+    (the inquiry itself is then unchanged: ``inquiry_state``) and ``skipped`` without a channel.
+    """
+    ctx.sync_accounts()
+    gate = asyncio.Semaphore(CONCURRENCY)
+    async with ChannelSet(ctx.config, ctx.clock) as channels:
+        autotexts = AutoReplyTexts(ctx)
+
+        async def one(account: Account) -> dict[str, Any]:
+            async with gate:
+                row = await _round_account(ctx, account, channels, autotexts)
+            ctx.account_done()
+            return row
+
+        return list(await asyncio.gather(*(one(a) for a in accounts)))
