@@ -101,6 +101,149 @@ def _print_rounds(results: list) -> None:
                 print(f"  {status:<12} {where}  {row.get('reason') or ''}")
 
 
+def _open(args: argparse.Namespace, *, check_env: bool = False):
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    config = load_config(Path(args.config), check_env=check_env)
+    return config, Store.open(config.store_url)
+
+
+def _cmd_metrics(args: argparse.Namespace) -> int:
+    from monitor.metrics import to_json_rows
+    from monitor.period import parse_period
+    from monitor.scoring import format_rate, metrics_table, pass_rate
+
+    period = parse_period(args.period)
+    config, store = _open(args)
+    with store:
+        table = metrics_table(store, config, period)
+    if args.json:
+        for line in to_json_rows(table):
+            print(line)
+        return 0
+    _print_table(table)
+    passed, checked, rate = pass_rate(table)
+    print(f"{period.label_zh}：共检查{checked}个，合格{passed}个，{format_rate(rate)}")
+    return 0
+
+
+def _print_table(table) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    view = Table(show_lines=False)
+    for title in ("账号", "名称", "答复率", "不可用栏目", "最后更新", "隐私", "结论", "问题"):
+        view.add_column(title, overflow="fold")
+    for row in table.itertuples():
+        rate = "—" if row.response_rate != row.response_rate else f"{row.response_rate:.0%}"
+        update = "—" if row.last_update is None or row.last_update != row.last_update else \
+            str(row.last_update)[:10]
+        style = "red" if row.verdict == "不合格" else None
+        view.add_row(row.account_id, row.account_name, rate, str(row.columns_broken), update,
+                     str(row.privacy_findings), row.verdict, row.reasons or "", style=style)
+    Console(width=160).print(view)
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from dashboards.export import write_export
+    from monitor.period import parse_period
+    from monitor.scoring import metrics_table
+
+    period = parse_period(args.period)
+    config, store = _open(args)
+    with store:
+        table = metrics_table(store, config, period)
+    path = write_export(table, Path(args.out), headers=args.headers)
+    print(f"wrote {path} ({len(table)} accounts)")
+    return 0
+
+
+def _cmd_bulletin(args: argparse.Namespace) -> int:
+    from dashboards.bulletin import render_bulletin
+    from monitor.period import parse_period
+    from monitor.scoring import metrics_table
+
+    period = parse_period(args.period)
+    config, store = _open(args)
+    with store:
+        table = metrics_table(store, config, period)
+    text = render_bulletin(table, period, policy=config.selected_policy)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    else:
+        print(text)
+    return 0
+
+
+def _cmd_report_weekly(args: argparse.Namespace) -> int:
+    from monitor.clock import now
+    from monitor.jobs import previous_week_key
+    from monitor.reports import weekly_report
+
+    config, store = _open(args)
+    week = args.week or previous_week_key(now())
+    with store:
+        report, results = weekly_report(config, store, week, Path(args.out), send=args.send)
+    print(f"{report.subject}")
+    print(f"charts and CSV in {Path(args.out) / week}")
+    failed = [r for r in results if r.status == "failed"]
+    for result in results:
+        print(f"  {result.status:<8} {result.recipient} {getattr(result, 'error', '') or ''}")
+    return 1 if failed else 0
+
+
+def _cmd_privacy_scan(args: argparse.Namespace) -> int:
+    import json
+
+    from probes.privacy import scan_file
+
+    found = 0
+    for name in args.paths:
+        try:
+            _, findings = scan_file(Path(name))
+        except OSError as exc:
+            raise BadInput(f"{name}: cannot read: {exc.strerror or exc}") from None
+        for finding in findings:
+            found += 1
+            if args.json:
+                print(json.dumps({"source": name, **finding.to_dict()}, ensure_ascii=False))
+            else:
+                print(f"{name}:{finding.start}-{finding.end}: {finding.type} {finding.masked}")
+    if not args.json:
+        print(f"{found} finding(s) in {len(args.paths)} file(s)", file=sys.stderr)
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from monitor.daemon import Daemon
+    from monitor.logs import setup_logging
+
+    setup_logging(json_lines=args.log_json, level=args.log_level)
+    return asyncio.run(Daemon(Path(args.config)).run())
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from monitor.status import print_status
+
+    config, store = _open(args)
+    with store:
+        print_status(config, store)
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from monitor.demo import print_result, progress_bar, run_demo
+
+    with progress_bar(sys.stderr.isatty()) as progress:
+        result = run_demo(Path(args.out), seed=args.seed, progress=progress)
+    print_result(result)
+    return 0 if result.matches else 1
+
+
 def _cmd_emulator(args: argparse.Namespace) -> int:
     from emulator.server import serve_forever
 
@@ -133,6 +276,54 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_cmd_config_check)
     schema = config_sub.add_parser("schema", help="print the JSON Schema of accounts.yaml")
     schema.set_defaults(func=_cmd_config_schema)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", default=DEFAULT_CONFIG, help=f"accounts file (default ./{DEFAULT_CONFIG})")
+        return p
+
+    demo = sub.add_parser("demo", help="simulate the quarter 2023Q3 on the emulator and report it")
+    demo.add_argument("--out", default="demo-out", help="output directory (default ./demo-out)")
+    demo.add_argument("--seed", type=int, default=None, help="the scenario's random seed (default: its own)")
+    demo.set_defaults(func=_cmd_demo)
+
+    run = with_config(sub.add_parser("run", help="run the monitoring daemon"))
+    run.add_argument("--log-json", action="store_true", help="log JSON lines")
+    run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.set_defaults(func=_cmd_run)
+
+    status = with_config(sub.add_parser("status", help="next runs, open inquiries, last rounds, store health"))
+    status.set_defaults(func=_cmd_status)
+
+    metrics = with_config(sub.add_parser("metrics", help="per-account metrics and verdicts for a period"))
+    metrics.add_argument("--period", required=True, help="2023Q3, 2023-W38, 2023-09 or 2023-07-01..2023-09-30")
+    metrics.add_argument("--json", action="store_true", help="one JSON object per account per line")
+    metrics.set_defaults(func=_cmd_metrics)
+
+    export = with_config(sub.add_parser("export", help="write the period's table as .csv or .xlsx"))
+    export.add_argument("--period", required=True)
+    export.add_argument("--out", required=True, help="FILE.csv or FILE.xlsx")
+    export.add_argument("--headers", choices=["zh", "en"], default="zh")
+    export.set_defaults(func=_cmd_export)
+
+    report = sub.add_parser("report", help="reports")
+    report_sub = report.add_subparsers(dest="report_command", required=True, parser_class=_Parser)
+    weekly = with_config(report_sub.add_parser("weekly", help="render the weekly charts (and e-mail them)"))
+    weekly.add_argument("--week", help="ISO week like 2023-W38 (default: last week)")
+    weekly.add_argument("--out", default="reports", help="output directory (default ./reports)")
+    weekly.add_argument("--send", action="store_true", help="e-mail the report to the supervisors")
+    weekly.set_defaults(func=_cmd_report_weekly)
+
+    bulletin = with_config(sub.add_parser("bulletin", help="draft the period's bulletin (Markdown)"))
+    bulletin.add_argument("--period", required=True)
+    bulletin.add_argument("--out", help="output file (default: print)")
+    bulletin.set_defaults(func=_cmd_bulletin)
+
+    privacy = sub.add_parser("privacy", help="personal-data scanning")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True, parser_class=_Parser)
+    scan = privacy_sub.add_parser("scan", help="scan text/HTML files for personal data")
+    scan.add_argument("paths", nargs="+", metavar="PATH")
+    scan.add_argument("--json", action="store_true", help="one JSON object per finding per line")
+    scan.set_defaults(func=_cmd_privacy_scan)
 
     probe = sub.add_parser("probe", help="run one round of a probe now")
     probe.add_argument("kind", choices=["columns", "inquiry", "freshness", "privacy", "all"])

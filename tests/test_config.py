@@ -421,7 +421,7 @@ def test_defaults() -> None:
     assert cfg.policy == "national-2019" and cfg.selected_policy.name == "national-2019"
     assert cfg.schedules.model_dump() == {"columns": "0 * * * *", "inquiry": "0 9 * * 1",
                                           "freshness": "30 6 * * *", "privacy": "0 7 * * *",
-                                          "weekly_report": "0 9 * * 1"}
+                                          "weekly_report": "0 9 * * 1", "inquiry_poll": "*/10 * * * *"}
     assert cfg.accounts[0].inquiry.channel == "none" and cfg.accounts[0].platform == "wechat"
     assert cfg.checks.soft404_markers == ["页面不存在", "404 Not Found"]
 
@@ -483,7 +483,7 @@ def test_cron_weekdays_follow_cron(expr: str, first: str) -> None:
 def test_cron_trigger_of_schedules() -> None:
     cfg = load_config(DATA / "full.yaml")
     triggers = cfg.schedules.triggers()
-    assert set(triggers) == {"columns", "inquiry", "freshness", "privacy", "weekly_report"}
+    assert set(triggers) == {"columns", "inquiry", "freshness", "privacy", "weekly_report", "inquiry_poll"}
     assert str(triggers["inquiry"].timezone) == "Asia/Shanghai"
     fire = triggers["weekly_report"].get_next_fire_time(None, SAT)
     assert fire is not None and fire.weekday() == 0

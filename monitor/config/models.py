@@ -116,6 +116,8 @@ class Schedules(_Model):
     freshness: Cron = Field("30 6 * * *", description="Update checks (default daily 06:30).")
     privacy: Cron = Field("0 7 * * *", description="Personal-data scan (default daily 07:00).")
     weekly_report: Cron = Field("0 9 * * 1", description="Weekly charts and mail (default Monday 09:00).")
+    inquiry_poll: Cron = Field("*/10 * * * *", description="Looks for replies to open inquiries "
+                                                           "(default every 10 minutes).")
 
     def trigger(self, job: str) -> CronTrigger:
         """APScheduler trigger of a job (``columns``, ``inquiry``, ...), cron weekday semantics."""

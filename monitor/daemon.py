@@ -1,0 +1,160 @@
+"""``wxmon run``: the background service (APScheduler 3, asyncio).
+
+Jobs come from the schedules in accounts.yaml. Coalescing and a misfire grace
+keep a sleeping laptop or a restart from firing a storm; one instance of a job
+at a time. In-flight state lives in the store, so after a crash the next start
+finds open inquiries (and their deadlines) there, sends no inquiry twice
+(unique per account and window) and no report twice. SIGHUP reloads
+accounts.yaml after validating it; SIGTERM/SIGINT stop cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import os
+import random
+import signal
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+
+from monitor.clock import SHANGHAI, get_clock
+from monitor.config import load_config
+from monitor.errors import BadInput
+from monitor.jobs import run_event
+from monitor.scheduler import Event, current_window, plan_inquiry_time
+
+log = logging.getLogger("wxmon.daemon")
+
+ROUND_JITTER_S = 30
+CATCH_UP_SPREAD_S = 300  # inquiries missed while down go out within this many seconds
+
+
+def schedule_key(config: Any) -> bytes:
+    """Key of the inquiry timing: WXMON_SCHEDULE_KEY if set, else derived from the store's location."""
+    secret = os.environ.get("WXMON_SCHEDULE_KEY") or f"{config.store_url}|{config.config_dir}"
+    return hashlib.sha256(secret.encode()).digest()
+
+
+def recover_abandoned_runs(store: Any) -> int:
+    """Runs a killed process left 'running' are closed as errors (their results are in the store)."""
+    abandoned = [r for r in store.last_runs(limit=200) if r.status == "running"]
+    for run in abandoned:
+        store.finish_run(run.id, "error", detail={"error": "abandoned: the process ended during the round"})
+    return len(abandoned)
+
+
+class Daemon:
+    def __init__(self, config_path: Path, *, send_reports: bool = True, report_dir: Path | None = None) -> None:
+        self.config_path = config_path
+        self.send_reports = send_reports
+        self.report_dir = report_dir
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def run(self) -> int:
+        from monitor.store import Store
+        from probes.context import ProbeContext
+
+        config = load_config(self.config_path, check_env=True)
+        with Store.open(config.store_url) as store:
+            if recovered := recover_abandoned_runs(store):
+                log.warning("closed %d round(s) left running by a previous process", recovered)
+            self.ctx = ProbeContext.open(config, store)
+            self.scheduler = AsyncIOScheduler(timezone=SHANGHAI, job_defaults={
+                "coalesce": True, "max_instances": 1, "misfire_grace_time": 900})
+            self._install_jobs()
+            self.scheduler.start()
+            self._handle_signals()
+            log.info("wxmon running: %d accounts, store %s", len(config.accounts), store.url)
+            try:
+                await self._stop.wait()
+            finally:
+                self.scheduler.shutdown(wait=False)
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await self.ctx.aclose()
+                log.info("wxmon stopped")
+        return 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    # -- jobs ---------------------------------------------------------------
+
+    def _install_jobs(self) -> None:
+        config = self.ctx.config
+        triggers = config.schedules.triggers()
+        for job in ("columns", "freshness", "privacy", "weekly_report", "inquiry_poll"):
+            trigger = triggers[job]
+            if job in ("columns", "freshness", "privacy"):
+                trigger.jitter = ROUND_JITTER_S
+            self.scheduler.add_job(self._job, trigger, args=[job], id=job, name=job, replace_existing=True)
+        self.scheduler.add_job(self._plan_window, triggers["inquiry"], id="inquiry_window",
+                               name="inquiry_window", replace_existing=True)
+        self._plan_window()
+
+    def _plan_window(self) -> None:
+        """Give each account's inquiry of the current window its moment (or send now if it was missed)."""
+        from probes.inquiry import window_key
+
+        config = self.ctx.config
+        now = get_clock().now()
+        window = current_window(config.schedules.trigger("inquiry"), now)
+        if window is None:
+            return
+        key = window_key(window[0])
+        calendar = config.work_calendar()
+        for account in config.accounts:
+            if account.inquiry.channel == "none" or self.ctx.store.find_inquiry(account.id, key):
+                continue
+            at = plan_inquiry_time(account.id, window[0], window[1], calendar, schedule_key(config))
+            if at <= now:
+                at = now + timedelta(seconds=random.uniform(1, CATCH_UP_SPREAD_S))
+            self.scheduler.add_job(self._job, DateTrigger(at), args=["inquiry_send", account.id],
+                                   id=f"inquiry:{account.id}:{key}", name=f"inquiry {account.id}",
+                                   replace_existing=True, misfire_grace_time=None)
+
+    async def _job(self, job: str, account_id: str = "") -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            event = Event(get_clock().now(), job, account_id)
+            await run_event(self.ctx, event, report_dir=self.report_dir, send=self.send_reports)
+        except asyncio.CancelledError:
+            log.info("job %s abandoned at shutdown", job)
+            raise
+        except Exception:  # a job's failure is logged; the daemon goes on
+            log.exception("job %s failed", job)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+    # -- signals --------------------------------------------------------------
+
+    def _handle_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+
+    def reload(self) -> None:
+        try:
+            config = load_config(self.config_path, check_env=True)
+        except BadInput as exc:
+            log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
+            return
+        if config.store_url != self.ctx.config.store_url:
+            log.warning("the store setting changed: it takes effect at the next restart")
+            config = config.model_copy(update={"store": self.ctx.config.store})
+        self.ctx.config = config
+        self.ctx.calendar = config.work_calendar()
+        self._install_jobs()
+        log.info("configuration reloaded: %d accounts", len(config.accounts))

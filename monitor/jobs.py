@@ -1,0 +1,54 @@
+"""What each scheduled job does. The daemon and the demo both call :func:`run_event`."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.clock import SHANGHAI, as_utc
+from monitor.runner import run_probe
+from monitor.scheduler import ROUND_JOBS, Event, current_window
+
+log = logging.getLogger(__name__)
+
+
+def previous_week_key(at: datetime) -> str:
+    """The ISO week before the one containing ``at`` (Shanghai): what a Monday report covers."""
+    year, week, _ = (as_utc(at).astimezone(SHANGHAI) - timedelta(days=7)).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+async def run_event(ctx: Any, event: Event, *, report_dir: Path | None = None, send: bool = False) -> Any:
+    """Run one job at ``event.at`` (the clock is already there)."""
+    config = ctx.config
+    if event.job in ROUND_JOBS:
+        return await run_probe(ctx, ROUND_JOBS[event.job], config.accounts)
+    if event.job == "inquiry_send":
+        from probes import inquiry
+
+        window = current_window(config.schedules.trigger("inquiry"), event.at)
+        key = inquiry.window_key(window[0] if window else event.at)
+        ctx.sync_accounts()
+        return await inquiry.send_inquiry(ctx, config.account(event.account_id), key)
+    if event.job == "inquiry_poll":
+        from probes import inquiry
+
+        if ctx.store.open_inquiries() or _recent_unanswered(ctx):
+            return await inquiry.poll_inquiries(ctx)
+        return []
+    if event.job == "weekly_report":
+        return weekly_report(ctx, previous_week_key(event.at), report_dir, send=send)
+    raise ValueError(f"unknown job {event.job!r}")
+
+
+def _recent_unanswered(ctx: Any) -> bool:
+    since = ctx.now() - timedelta(days=30)
+    return any(i.state == "unanswered" for i in ctx.store.inquiries_between(since, ctx.now()))
+
+
+def weekly_report(ctx: Any, week_key: str, out_dir: Path | None, *, send: bool) -> Any:
+    from monitor.reports import weekly_report as build
+
+    return build(ctx.config, ctx.store, week_key, out_dir, send=send, now=ctx.now())

@@ -1,0 +1,47 @@
+"""``wxmon status``: what the daemon will do next and how the store looks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.clock import get_clock, to_local
+from monitor.runner import PROBE_MODULES
+
+
+def status_report(config: Any, store: Any) -> dict[str, Any]:
+    now = get_clock().now()
+    next_runs = {}
+    for job, trigger in config.schedules.triggers().items():
+        fire = trigger.get_next_fire_time(None, now)
+        next_runs[job] = to_local(fire).isoformat(timespec="minutes") if fire else None
+    last = {}
+    for kind in PROBE_MODULES:
+        runs = store.last_runs(kind=kind, limit=1)
+        if runs:
+            run = runs[0]
+            last[kind] = {"id": run.id, "status": run.status, "started_at": to_local(run.started_at).isoformat(
+                timespec="minutes"), "accounts_error": run.accounts_error}
+    open_inquiries = [{"account": i.account_id, "window": i.window_key, "state": i.state,
+                       "deadline": to_local(i.deadline_at).isoformat(timespec="minutes") if i.deadline_at else None}
+                      for i in store.open_inquiries()]
+    health = store.health()
+    return {"next_runs": next_runs, "last_rounds": last, "open_inquiries": open_inquiries,
+            "store": {"url": health.url, "ok": health.ok, "schema_version": health.schema_version,
+                      "integrity": health.integrity, "file_bytes": health.file_bytes}}
+
+
+def print_status(config: Any, store: Any) -> None:
+    report = status_report(config, store)
+    print(f"accounts: {len(config.accounts)}   store: {report['store']['url']} "
+          f"({'ok' if report['store']['ok'] else 'PROBLEM'}, schema {report['store']['schema_version']})")
+    print("next runs:")
+    for job, at in report["next_runs"].items():
+        print(f"  {job:<14} {at or '-'}")
+    print("last rounds:")
+    for kind in PROBE_MODULES:
+        run = report["last_rounds"].get(kind)
+        print(f"  {kind:<14} " + (f"{run['started_at']} {run['status']} (run {run['id']}, "
+                                  f"{run['accounts_error']} account(s) with errors)" if run else "never"))
+    print(f"open inquiries: {len(report['open_inquiries'])}")
+    for item in report["open_inquiries"][:20]:
+        print(f"  {item['account']:<20} {item['window']} {item['state']:<10} due {item['deadline'] or '-'}")
