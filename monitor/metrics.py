@@ -152,7 +152,8 @@ def _inquiry_metrics(store: Store, index: pd.Index, period: Period, now: datetim
     # A state recorded without any reply time (a manual channel): trust the recorder.
     recorded = q["state"].where(q["human_reply_at"].isna() & q["auto_reply_at"].isna(), "")
     awaited = ~has_answer & ~recorded.isin(["answered", "late"])  # no answer that counts, so far
-    probe_gave_up = q["state"].eq("unanswered")
+    # The probe closes an inquiry only after a successful look past the deadline.
+    probe_gave_up = q["state"].isin(["unanswered", "answered", "late"])
 
     working_days = deadline_working_days(policy)
     if working_days:
@@ -162,7 +163,9 @@ def _inquiry_metrics(store: Store, index: pd.Index, period: Period, now: datetim
 
     in_time = is_sent & ((has_answer & (answer <= deadline)) | recorded.eq("answered"))
     late = is_sent & ((has_answer & (answer > deadline)) | recorded.eq("late"))
-    unanswered = is_sent & awaited & (probe_gave_up | (deadline <= now_ts))
+    # Only the probe, after a successful look past the deadline, may say nobody answered: a row still
+    # `sent` past its deadline means the monitor could not look (its own trouble), so it stays open.
+    unanswered = is_sent & awaited & probe_gave_up & (deadline <= now_ts)
     counted = in_time | late | unanswered
     q["sent"] = counted
     q["in_time"] = in_time
@@ -179,7 +182,7 @@ def _inquiry_metrics(store: Store, index: pd.Index, period: Period, now: datetim
         d = deadline if w == working_days[0] else _deadlines(q["sent_at"], w, calendar)
         col = f"_late_{w}"
         q[col] = counted & ((has_answer & (answer > d)) | recorded.eq("late")
-                            | (awaited & (probe_gave_up | (d <= now_ts))))
+                            | (awaited & probe_gave_up & (d <= now_ts)))
         late_cols.append((w, col))
 
     g = q.groupby("account_id", sort=False)

@@ -76,7 +76,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
         w.inquiry("late", sh(2023, 7, 17, 9), state="unanswered")
 
         w.inquiry("silent", sh(2023, 7, 3, 9), state="unanswered", auto=sh(2023, 7, 3, 9, 0, 5))
-        w.inquiry("silent", sh(2023, 7, 10, 9), state="sent")  # deadline passed, nothing came
+        w.inquiry("silent", sh(2023, 7, 10, 9), state="unanswered")  # deadline passed, nothing came
 
         w.checks("broken", "首页", *ok)
         w.checks("broken", "服务", ("failing", sh(2023, 8, 10, 9)), ("broken", sh(2023, 8, 10, 10)))
