@@ -81,5 +81,6 @@ def human_reply_at(op: Operator, sent_at: datetime, rng: random.Random) -> datet
     delay = human_delay_minutes(op, rng)
     if delay is None:
         return None
-    at = (add_working_minutes(sent_at, delay) + timedelta(microseconds=500_000)).replace(microsecond=0)
+    end = sent_at + timedelta(minutes=delay) if op.hours == "always" else add_working_minutes(sent_at, delay)
+    at = (end + timedelta(microseconds=500_000)).replace(microsecond=0)
     return max(at, sent_at.replace(microsecond=0) + timedelta(seconds=1))

@@ -122,6 +122,7 @@ class Operator(_Model):
     max_minutes: float | None = None  # clamp of the normal latency
     late_working_days: float = 4
     workers: list[str] = Field(default=["kf001@gov"], min_length=1)
+    hours: Literal["working", "always"] = "working"  # always: a round-the-clock service desk
 
     @model_validator(mode="after")
     def _p90_above_median(self) -> Operator:

@@ -115,8 +115,9 @@ class Daemon:
             if account.inquiry.channel == "none" or self.ctx.store.find_inquiry(account.id, key):
                 continue
             at = plan_inquiry_time(account.id, window[0], window[1], calendar, schedule_key(config))
-            if at <= now:
-                at = now + timedelta(seconds=random.uniform(1, CATCH_UP_SPREAD_S))
+            if at <= now:  # missed (we were down, or no working hour is left): soon, spread out
+                spread = min(CATCH_UP_SPREAD_S, (window[1] - window[0]).total_seconds() / 10)
+                at = now + timedelta(seconds=random.uniform(0, spread))
             self.scheduler.add_job(self._job, DateTrigger(at), args=["inquiry_send", account.id],
                                    id=f"inquiry:{account.id}:{key}", name=f"inquiry {account.id}",
                                    replace_existing=True, misfire_grace_time=None)

@@ -13,6 +13,8 @@ import asyncio
 import contextlib
 import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from monitor.clock import SHANGHAI, VirtualClock, set_clock
-from monitor.errors import BadInput
+from monitor.errors import BadInput, WxmonError
+
+import httpx
 
 QUARTER = "2023Q3"
 START = datetime(2023, 7, 1, tzinfo=SHANGHAI)
@@ -28,12 +32,12 @@ END = datetime(2023, 10, 1, tzinfo=SHANGHAI)
 TEMPLATE = Path(__file__).resolve().parents[1] / "accounts.yaml"
 # The demo's own schedules: the daemon's jobs, spaced so a quarter runs in seconds.
 DEMO_SCHEDULES = {
-    "columns": "0 */4 * * *",
+    "columns": "0 */6 * * *",
     "inquiry": "0 9 * * 1",
     "freshness": "30 6 * * *",
     "privacy": "0 7 * * *",
     "weekly_report": "0 9 * * 1",
-    "inquiry_poll": "15 */4 * * *",
+    "inquiry_poll": "20 8,20 * * *",
 }
 
 
@@ -62,16 +66,54 @@ def write_demo_config(out_dir: Path, api_base: str) -> Path:
     text = re.sub(r"(?m)^schedules:\n(?:  .*\n)+", schedules, text)
     text = re.sub(r"(?m)^checks:\n(?:  .*\n)+",
                   f"checks:\n  canary_urls: [{api_base}/_emu/canary]\n  timeout_s: 3\n  per_host: 20\n"
-                  f"  per_host_rate: 1000\n", text)
+                  f"  per_host_rate: null\n", text)
     path = out_dir / "accounts.yaml"
     path.write_text(text, encoding="utf-8")
     return path
 
 
+class EmulatorProcess:
+    """``wxmon emulator`` in a child process: its own core, and the same wire as a real platform."""
+
+    def __init__(self, seed: int | None) -> None:
+        command = [sys.executable, "-m", "monitor.cli", "emulator", "--port", "0"]
+        if seed is not None:
+            command += ["--seed", str(seed)]
+        self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        found = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if not found:
+            self.stop()
+            raise WxmonError(f"the emulator did not start: {line.strip() or self._stderr()}")
+        self.base_url = found.group(0)
+        self.http = httpx.Client(base_url=self.base_url, timeout=30, trust_env=False)
+
+    def _stderr(self) -> str:
+        return (self.proc.stderr.read() if self.proc.stderr else "").strip()[-300:]
+
+    def set_clock(self, at: datetime) -> None:
+        self.http.post("/_emu/clock", json={"set": at.isoformat()}).raise_for_status()
+
+    def truth(self) -> dict[str, Any]:
+        response = self.http.get("/_emu/truth", params={"from": START.isoformat(), "to": END.isoformat()})
+        response.raise_for_status()
+        return response.json()
+
+    def stop(self) -> None:
+        if getattr(self, "http", None) is not None:
+            self.http.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
 def run_demo(out_dir: Path, seed: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> DemoResult:
     from emulator.scenario import demo_secret_env, load_scenario
-    from emulator.server import EmulatorServer
     from monitor.config import load_config
     from monitor.store import Store
 
@@ -82,22 +124,21 @@ def run_demo(out_dir: Path, seed: int | None = None,
     scenario = load_scenario(None, seed=seed)
     clock = VirtualClock(START)
     previous_clock = set_clock(clock)
-    server = EmulatorServer(scenario, host="127.0.0.1", port=0, clock=clock).start()
+    emulator = EmulatorProcess(seed)
     try:
         os.environ.update(demo_secret_env(scenario))
-        config_path = write_demo_config(out_dir, server.base_url)
+        config_path = write_demo_config(out_dir, emulator.base_url)
         config = load_config(config_path, check_env=True)
         with Store.open(config.store_url) as store:
-            asyncio.run(_simulate(config, store, clock, scenario.seed, out_dir, progress))
-            truth = server.world.truth(START, END)
-            return _finish(config, store, config_path, out_dir, truth)
+            asyncio.run(_simulate(config, store, clock, emulator, scenario.seed, out_dir, progress))
+            return _finish(config, store, config_path, out_dir, emulator.truth())
     finally:
-        server.stop()
+        emulator.stop()
         set_clock(previous_clock)
 
 
-async def _simulate(config: Any, store: Any, clock: VirtualClock, seed: int, out_dir: Path,
-                    progress: Callable[[int, int], None] | None) -> None:
+async def _simulate(config: Any, store: Any, clock: VirtualClock, emulator: EmulatorProcess, seed: int,
+                    out_dir: Path, progress: Callable[[int, int], None] | None) -> None:
     from monitor.jobs import run_event
     from monitor.scheduler import timeline
     from probes.context import ProbeContext
@@ -107,6 +148,7 @@ async def _simulate(config: Any, store: Any, clock: VirtualClock, seed: int, out
     try:
         for done, event in enumerate(events, 1):
             clock.set(event.at)
+            emulator.set_clock(event.at)
             await run_event(ctx, event, report_dir=out_dir / "weekly", send=False)
             if progress:
                 progress(done, len(events))

@@ -27,7 +27,7 @@ A send that fails for certain (connection refused, request refused) leaves the
 row ``scheduled`` with the error; the next round of the same window retries.
 
 Replies are classified here, never by the channel: ``auto`` when the reply came
-within 60 s of the send, or its text is one of the account's configured
+within 20 s of the send, or its text is one of the account's configured
 auto-reply texts (``get_current_autoreply_info``), or it carries 自动回复;
 ``human`` otherwise. Replies of one tester's conversation are attributed to the
 inquiries in it: an auto-reply to the latest message sent before it, a human
@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 
 PENDING = "pending:"  # channel_ref of a send whose outcome is not recorded yet
 RECOVERED = "recovered:"  # channel_ref of a send confirmed after the fact (see module docstring)
-AUTO_REPLY_WITHIN = timedelta(seconds=60)
+AUTO_REPLY_WITHIN = timedelta(seconds=20)  # platform auto-replies arrive in seconds; people take longer
 AUTO_MARKER = "自动回复"
 EVIDENCE_WINDOW = timedelta(minutes=10)  # how long an interrupted send is looked into before giving up
 REPLY_EVIDENCE = timedelta(minutes=2)  # a reply this soon after an attempt answers that attempt

@@ -407,7 +407,8 @@ def test_classification_by_time_marker_and_the_accounts_configured_texts(bed_fac
     assert welcome in texts and "您好，您的留言已收到，我们将在工作时间尽快回复。（自动回复）" in texts
     sent = at("2023-07-03T09:00")
     later = sent + timedelta(hours=2)
-    assert classify(Reply(sent + timedelta(seconds=59), "您好，已收到"), sent, texts) == "auto"
+    assert classify(Reply(sent + timedelta(seconds=19), "您好，已收到"), sent, texts) == "auto"
+    assert classify(Reply(sent + timedelta(seconds=45), "您好，已收到"), sent, texts) == "human"
     assert classify(Reply(later, "您好，这里是自动回复：请稍候"), sent, texts) == "auto"
     assert classify(Reply(later, welcome), sent, texts) == "auto"
     assert classify(Reply(later, " 欢迎关注！本账号为模拟账号，\n内容均为演示数据。"), sent, texts) == "auto"

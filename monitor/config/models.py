@@ -132,7 +132,8 @@ class Checks(_Model):
 
     concurrency: int = Field(50, ge=1, le=2000, description="Page checks in flight at once.")
     per_host: int = Field(4, ge=1, le=100, description="Concurrent requests per host.")
-    per_host_rate: float = Field(5, gt=0, le=1000, description="Requests per second per host.")
+    per_host_rate: float | None = Field(5, gt=0, le=1000, description="Requests per second per host "
+                                        "(null: no cap, only for servers you run yourself, e.g. the emulator).")
     timeout_s: float = Field(15, gt=0, le=300, description="Timeout of one page fetch, seconds.")
     canary_urls: list[HttpUrl] = Field([], description="Control URLs for the monitor's own network health.")
     soft404_markers: list[Text] = Field(["页面不存在", "404 Not Found"],

@@ -99,7 +99,11 @@ def _tls() -> ssl.SSLContext:
 
 
 def http_client(timeout_s: float) -> httpx.AsyncClient:
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, verify=_tls(),
+    from httpx_aiohttp import AiohttpTransport
+
+    # httpx's API over aiohttp: the default httpcore pool measured several times slower here.
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False,
+                             transport=AiohttpTransport(verify=_tls(), trust_env=False),
                              headers={"User-Agent": "wxmon"})
 
 

@@ -1,0 +1,147 @@
+"""`wxmon run` against the emulator on real time: SIGKILL mid-round, restart, nothing lost or doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from emulator.scenario import demo_secret_env
+
+ACCOUNTS = ("acct-fast", "acct-auto", "acct-slowpage")
+
+
+def scenario() -> dict:
+    menu = [{"name": "服务", "sub": [{"name": "办事指南", "type": "view", "page": "guide"},
+                                   {"name": "联系我们", "type": "text", "value": "电话：12345"}]}]
+    common = {"category": "政府部门", "menu": menu, "pages": {"guide": {"title": "办事指南"}},
+              "autoreply": {"default": "您好，留言已收到。（自动回复）"}}
+    fast = {"mode": "normal", "median_minutes": 0.6, "p90_minutes": 0.8, "max_minutes": 1.0, "hours": "always"}
+    return {"seed": 7, "accounts": [
+        {**common, "id": "acct-fast", "name": "快速答复（模拟）", "appid": "wx00000000000000a1",
+         "secret_env": "WXMON_T_SECRET_1", "operator": fast},
+        {**common, "id": "acct-auto", "name": "仅自动回复（模拟）", "appid": "wx00000000000000a2",
+         "secret_env": "WXMON_T_SECRET_2", "operator": {"mode": "autoreply_only"}},
+        {**common, "id": "acct-slowpage", "name": "慢页面（模拟）", "appid": "wx00000000000000a3",
+         "secret_env": "WXMON_T_SECRET_3", "operator": fast,
+         "pages": {"guide": {"title": "办事指南", "kind": "slow", "delay_s": 4}}},
+    ]}
+
+
+def write_config(path: Path, base_url: str) -> Path:
+    accounts = "".join(f"""  - id: {a}
+    name: {a}
+    unit: 测试单位
+    category: 政府部门
+    appid: wx00000000000000a{i}
+    secret_env: WXMON_T_SECRET_{i}
+    inquiry: {{channel: emulator, tester: tester-{a}, questions: [请问办事指南在哪里查看？]}}
+""" for i, a in enumerate(ACCOUNTS, 1))
+    path.write_text(f"""timezone: Asia/Shanghai
+store: sqlite:///wxmon.db
+wechat: {{api_base: "{base_url}", timeout_s: 5}}
+policy: demo-default
+schedules:
+  columns: "*/3 * * * * *"
+  inquiry: "*/20 * * * * *"
+  freshness: "0 0 1 1 *"
+  privacy: "0 0 1 1 *"
+  weekly_report: "0 0 1 1 *"
+  inquiry_poll: "*/2 * * * * *"
+checks: {{canary_urls: ["{base_url}/_emu/canary"], timeout_s: 10, per_host: 10, per_host_rate: null}}
+accounts:
+{accounts}""", encoding="utf-8")
+    return path
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen:
+    out = log.open("ab")
+    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(config), "--log-json"],
+                            stdout=out, stderr=out, env=os.environ.copy())
+
+
+def query(db: Path, sql: str) -> list[tuple]:
+    with sqlite3.connect(db, timeout=30) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def wait_for(predicate, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except sqlite3.OperationalError:  # not created yet
+            value = None
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
+    server = make_emulator(scenario())  # real time
+    for name, value in demo_secret_env(server.scenario).items():
+        monkeypatch.setenv(name, value)
+    config = write_config(tmp_path / "accounts.yaml", server.base_url)
+    db, log = tmp_path / "wxmon.db", tmp_path / "daemon.log"
+
+    first = start_daemon(config, log)
+    try:
+        wait_for(lambda: len(query(db, "select 1 from inquiries where state='sent'")) == 3, 60, "three inquiries")
+        wait_for(lambda: query(db, "select 1 from probe_runs where kind='columns' and status='ok'"), 30,
+                 "a finished columns round")
+        # A round takes >= 4 s (the slow page): kill inside one.
+        wait_for(lambda: query(db, "select 1 from probe_runs where kind='columns' and status='running'"), 30,
+                 "a round in flight")
+        checks_before = query(db, "select coalesce(sum(checks), 0) from column_daily")[0][0]
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert query(db, "pragma integrity_check") == [("ok",)]
+    killed_runs = [r[0] for r in query(db, "select id from probe_runs where status='running'")]
+    assert killed_runs
+
+    second = start_daemon(config, log)
+    try:
+        fast = wait_for(lambda: query(db, "select state, sent_at, human_reply_at, latency_minutes from inquiries "
+                                          "where account_id='acct-fast' and state='answered'"), 90,
+                        "the fast account's answer")
+        wait_for(lambda: query(db, "select 1 from inquiries where account_id='acct-slowpage' and state='answered'"),
+                 90, "the second account's answer")
+        wait_for(lambda: query(db, f"select 1 from probe_runs where kind='columns' and status='ok' "
+                                   f"and id > {max(killed_runs)}"), 30, "a round after the restart")
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(30) == 0, log.read_text(errors="replace")[-2000:]
+    finally:
+        if second.poll() is None:
+            second.kill()
+
+    # No inquiry sent twice: one row per account, one message per account on the platform side.
+    assert sorted(query(db, "select account_id, count(*) from inquiries group by account_id")) == \
+        [(a, 1) for a in sorted(ACCOUNTS)]
+    truth = server.world.truth(datetime.now(timezone.utc) - timedelta(hours=1), datetime.now(timezone.utc))
+    for account in ACCOUNTS:
+        assert len(truth["accounts"][account]["inquiries"]) == 1, account
+    # The answer matches the emulator's truth within a minute.
+    state, sent_at, human_at, latency = fast[0]
+    true_reply = datetime.fromisoformat(truth["accounts"]["acct-fast"]["inquiries"][0]["human_reply_at"])
+    measured = datetime.fromisoformat(human_at).replace(tzinfo=timezone.utc)
+    assert abs((measured - true_reply).total_seconds()) <= 60
+    # Auto-reply only: still waiting (its deadline is days away), auto reply recorded, not answered.
+    assert query(db, "select state, auto_reply_at is not null from inquiries where account_id='acct-auto'") == \
+        [("sent", 1)]
+    # Nothing recorded before the kill was lost; the abandoned round was closed, not left running.
+    assert query(db, "select coalesce(sum(checks), 0) from column_daily")[0][0] > checks_before
+    assert not query(db, "select 1 from probe_runs where status='running'")
+    assert {r[0] for r in query(db, f"select status from probe_runs where id in "
+                                    f"({','.join(map(str, killed_runs))})")} == {"error"}
+    assert "Traceback" not in log.read_text(errors="replace")
