@@ -11,9 +11,6 @@ computation while that module does not exist yet.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import math
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -204,36 +201,19 @@ def percent_text(part: int, whole: int, decimals: int = 1) -> str:
 # --------------------------------------------------------------------------- pass rate (monitor.scoring)
 
 
-def _scoring() -> Any | None:
-    # find_spec first: an ImportError *inside* an existing monitor.scoring must not be hidden.
-    if importlib.util.find_spec("monitor.scoring") is None:
-        return None
-    return importlib.import_module("monitor.scoring")
-
-
 def pass_rate(verdicts: pd.DataFrame) -> tuple[int, int, float]:
-    """(passed, checked, rate) exactly as ``monitor.scoring.pass_rate`` computes it.
+    """(passed, checked, rate): scoring's one definition (``无法判定`` is neither)."""
+    from monitor.scoring import pass_rate as scoring_pass_rate
 
-    ``无法判定`` accounts are neither passed nor checked; rate is NaN when none was checked.
-    """
-    scoring = _scoring()
-    if scoring is not None and hasattr(scoring, "pass_rate"):
-        passed, checked, rate = scoring.pass_rate(verdicts)
-        return int(passed), int(checked), float(rate)
-    verdict = verdicts["verdict"].astype(str) if len(verdicts) else pd.Series([], dtype=str)
-    passed = int((verdict == PASS).sum())
-    checked = int(verdict.isin([PASS, FAIL]).sum())
-    return passed, checked, (passed / checked if checked else math.nan)
+    passed, checked, rate = scoring_pass_rate(verdicts)
+    return int(passed), int(checked), float(rate)
 
 
 def format_rate(rate: float) -> str:
-    """``合格率61.9%`` (``monitor.scoring.format_rate`` when present)."""
-    scoring = _scoring()
-    if scoring is not None and hasattr(scoring, "format_rate"):
-        return str(scoring.format_rate(rate))
-    if _missing(rate):
-        return "合格率—"
-    return f"合格率{half_up(Decimal(repr(float(rate))) * 100, 1)}%"
+    """``合格率61.9%``, as scoring writes it."""
+    from monitor.scoring import format_rate as scoring_format_rate
+
+    return str(scoring_format_rate(rate))
 
 
 def rate_number(rate: float) -> str:
@@ -267,10 +247,9 @@ def date_zh(day: date) -> str:
 def period_info(period: Any) -> PeriodInfo:
     """Key, Chinese label and days of a ``monitor.period.Period`` (or of its text form)."""
     if isinstance(period, str):
-        if importlib.util.find_spec("monitor.period") is not None:
-            period = importlib.import_module("monitor.period").parse_period(period)
-        else:
-            return PeriodInfo(period, period, None, None)
+        from monitor.period import parse_period
+
+        period = parse_period(period)
     key = str(getattr(period, "key", period))
     label = str(getattr(period, "label_zh", "") or key)
     first = getattr(period, "first_day", None)
