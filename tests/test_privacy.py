@@ -392,3 +392,32 @@ def test_one_megabyte_plain_text_is_fast() -> None:
     elapsed = best_time(lambda: scan_text(text), 1.0)
     print(f"\n1 MB text: {len(findings)} findings, {elapsed:.3f} s")
     assert elapsed < 1.0
+
+
+def test_cli_privacy_scan_json_follows_the_spec(tmp_path, capsys):
+    import json
+
+    from monitor.cli import main
+
+    number = "11010519491231002X"
+    page = tmp_path / "page.html"
+    page.write_text(f"<html><body><p>联系人身份证：{number}，电话 138-0013-8000</p>"
+                    f"<p>统一社会信用代码 91110108MA01ABCD3X，热线12345</p></body></html>", encoding="utf-8")
+    assert main(["privacy", "scan", str(page), "--json"]) == 0
+    out = capsys.readouterr().out
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert sorted(line["type"] for line in lines) == ["id_card", "mobile"]
+    text = page.read_text(encoding="utf-8")
+    for line in lines:
+        assert set(line) == {"source", "type", "start", "end", "masked"}
+        assert line["source"] == str(page)
+        assert text[line["start"]:line["end"]].replace("-", "") in (number, "13800138000")
+    assert number not in out and "13800138000" not in out
+
+
+def test_cli_privacy_scan_missing_file_is_bad_input(tmp_path, capsys):
+    from monitor.cli import main
+
+    assert main(["privacy", "scan", str(tmp_path / "nope.html")]) == 2
+    err = capsys.readouterr().err
+    assert "nope.html" in err and len(err.strip().splitlines()) == 1
