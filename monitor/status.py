@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from monitor.clock import get_clock, to_local
@@ -21,6 +22,11 @@ def status_report(config: Any, store: Any) -> dict[str, Any]:
             run = runs[0]
             last[kind] = {"id": run.id, "status": run.status, "started_at": to_local(run.started_at).isoformat(
                 timespec="minutes"), "accounts_error": run.accounts_error}
+    recent = store.inquiries_between(now - timedelta(days=60), now + timedelta(days=1))
+    sent = [i.sent_at for i in recent if i.sent_at is not None]
+    if sent and "inquiry" not in last:  # inquiries go out one by one, not in rounds
+        last["inquiry"] = {"id": None, "status": "ok", "started_at": to_local(max(sent)).isoformat(
+            timespec="minutes"), "accounts_error": sum(i.state == "error" for i in recent)}
     open_inquiries = [{"account": i.account_id, "window": i.window_key, "state": i.state,
                        "deadline": to_local(i.deadline_at).isoformat(timespec="minutes") if i.deadline_at else None}
                       for i in store.open_inquiries()]
@@ -40,6 +46,9 @@ def print_status(config: Any, store: Any) -> None:
     print("last rounds:")
     for kind in PROBE_MODULES:
         run = report["last_rounds"].get(kind)
+        if run and run["id"] is None:
+            print(f"  {kind:<14} last sent {run['started_at']} ({run['accounts_error']} in error, 60 days)")
+            continue
         print(f"  {kind:<14} " + (f"{run['started_at']} {run['status']} (run {run['id']}, "
                                   f"{run['accounts_error']} account(s) with errors)" if run else "never"))
     print(f"open inquiries: {len(report['open_inquiries'])}")

@@ -144,3 +144,8 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
     assert {r[0] for r in query(db, f"select status from probe_runs where id in "
                                     f"({','.join(map(str, killed_runs))})")} == {"error"}
     assert "Traceback" not in log.read_text(errors="replace")
+    status = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--config", str(config)],
+                            capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0, status.stderr
+    assert "open inquiries: 1" in status.stdout and "acct-auto" in status.stdout
+    assert "(ok, schema" in status.stdout and "columns" in status.stdout
