@@ -24,7 +24,10 @@ async def run_event(ctx: Any, event: Event, *, report_dir: Path | None = None, s
     """Run one job at ``event.at`` (the clock is already there)."""
     config = ctx.config
     if event.job in ROUND_JOBS:
-        return await run_probe(ctx, ROUND_JOBS[event.job], config.accounts)
+        results = await run_probe(ctx, ROUND_JOBS[event.job], config.accounts)
+        if event.job == "freshness":  # daily: also how the accounts answered all followers
+            await follower_days(ctx, event.at)
+        return results
     if event.job == "inquiry_send":
         from probes import inquiry
 
@@ -41,6 +44,15 @@ async def run_event(ctx: Any, event: Event, *, report_dir: Path | None = None, s
     if event.job == "weekly_report":
         return weekly_report(ctx, previous_week_key(event.at), report_dir, send=send)
     raise ValueError(f"unknown job {event.job!r}")
+
+
+async def follower_days(ctx: Any, at: datetime) -> None:
+    """Customer-service conversations: the day before yesterday settles, yesterday is provisional."""
+    from probes import conversations
+
+    today = as_utc(at).astimezone(SHANGHAI).date()
+    for back in (2, 1):
+        await conversations.run_round(ctx, ctx.config.accounts, day=today - timedelta(days=back))
 
 
 def _recent_unanswered(ctx: Any) -> bool:
