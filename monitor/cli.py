@@ -43,12 +43,13 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     import json
 
     from monitor.config import load_config
-    from monitor.runner import run_probe, select_accounts
+    from monitor.runner import run_probe, select_accounts, tune_gc
     from monitor.store import Store
     from probes.context import ProbeContext
 
     config = load_config(Path(args.config), check_env=True)
     accounts = select_accounts(config, args.account)
+    tune_gc()
 
     async def go() -> list:
         with Store.open(config.store_url) as store, _progress(len(accounts) * (4 if args.kind == "all" else 1),

@@ -27,6 +27,7 @@ from monitor.clock import SHANGHAI, get_clock
 from monitor.config import load_config
 from monitor.errors import BadInput
 from monitor.jobs import run_event
+from monitor.runner import tune_gc
 from monitor.scheduler import Event, current_window, plan_inquiry_time
 
 log = logging.getLogger("wxmon.daemon")
@@ -66,6 +67,7 @@ class Daemon:
             if recovered := recover_abandoned_runs(store):
                 log.warning("closed %d round(s) left running by a previous process", recovered)
             self.ctx = ProbeContext.open(config, store)
+            tune_gc()
             self.scheduler = AsyncIOScheduler(timezone=SHANGHAI, job_defaults={
                 "coalesce": True, "max_instances": 1, "misfire_grace_time": 900})
             self._install_jobs()

@@ -37,7 +37,7 @@ DEMO_SCHEDULES = {
     "freshness": "30 6 * * *",
     "privacy": "0 7 * * *",
     "weekly_report": "0 9 * * 1",
-    "inquiry_poll": "20 8,20 * * *",
+    "inquiry_poll": "20 8 * * *",
 }
 
 
@@ -115,6 +115,7 @@ def run_demo(out_dir: Path, seed: int | None = None,
              progress: Callable[[int, int], None] | None = None) -> DemoResult:
     from emulator.scenario import demo_secret_env, load_scenario
     from monitor.config import load_config
+    from monitor.runner import tune_gc
     from monitor.store import Store
 
     out_dir = out_dir.resolve()
@@ -129,6 +130,7 @@ def run_demo(out_dir: Path, seed: int | None = None,
         os.environ.update(demo_secret_env(scenario))
         config_path = write_demo_config(out_dir, emulator.base_url)
         config = load_config(config_path, check_env=True)
+        tune_gc()
         with Store.open(config.store_url) as store:
             asyncio.run(_simulate(config, store, clock, emulator, scenario.seed, out_dir, progress))
             return _finish(config, store, config_path, out_dir, emulator.truth())

@@ -76,6 +76,11 @@ class PageFetcher:
         self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(timeout_s, 10.0))
         self._connector_args = {"limit": concurrency, "limit_per_host": per_host, "ttl_dns_cache": 300}
         self._session: aiohttp.ClientSession | None = None
+        # Our own gates, so a request waits here and not in aiohttp's connection queue: there the
+        # wait is slow (measured) and counts against the timeout, which would blame a queued page.
+        self._concurrency, self._per_host = concurrency, per_host
+        self._gate: asyncio.Semaphore | None = None
+        self._host_gates: dict[str, asyncio.Semaphore] = {}
 
     async def __aenter__(self) -> "PageFetcher":
         return self
@@ -97,12 +102,24 @@ class PageFetcher:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        self._gate = None
+        self._host_gates.clear()
 
     async def fetch(self, url: str) -> PageResult:
         host = urlsplit(url).hostname
         if not host:
             return PageResult(url, None, None, None, None, error="bad_url")
-        await self._pacer.wait(host)
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self._concurrency)
+        host_gate = self._host_gates.get(host)
+        if host_gate is None:
+            host_gate = self._host_gates[host] = asyncio.Semaphore(self._per_host)
+        async with host_gate:
+            await self._pacer.wait(host)
+            async with self._gate:
+                return await self._fetch(url)
+
+    async def _fetch(self, url: str) -> PageResult:
         started = time.perf_counter()
         try:
             async with self._client().get(url, allow_redirects=True, max_redirects=self.max_redirects) as resp:

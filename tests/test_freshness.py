@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -31,22 +32,20 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
-class CountingTransport(httpx.AsyncBaseTransport):
-    """Counts API requests per (account, path); the account comes from the emulator's token table."""
+class RequestCounter:
+    """Counts API requests per (account, path) with aiohttp's request tracing; the account
+    comes from the emulator's token table."""
 
     def __init__(self, server: EmulatorServer) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
         self.world = server.world
         self.calls: Counter[tuple[str, str]] = Counter()
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_request_start.append(self._started)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        token = request.url.params.get("access_token")
+    async def _started(self, session: object, context: object, params: aiohttp.TraceRequestStartParams) -> None:
+        token = params.url.query.get("access_token")
         owner = self.world.tokens.get(token) if token else None
-        self.calls[(owner.account.cfg.id if owner else "-", request.url.path)] += 1
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+        self.calls[(owner.account.cfg.id if owner else "-", params.url.path)] += 1
 
 
 async def _no_sleep(_: float) -> None:
@@ -60,11 +59,12 @@ class Harness:
         self.server = server
         self.clock = server.clock
         self.config = load_config(config_path)
-        self.counter = CountingTransport(server)
+        self.counter = RequestCounter(server)
 
     async def __aenter__(self) -> Harness:
         self.store = Store.open(self.config.store_url)
-        api = WeChatAPI(self.config.wechat.api_base, clock=self.clock, transport=self.counter, sleep=_no_sleep)
+        api = WeChatAPI(self.config.wechat.api_base, clock=self.clock, trace_configs=[self.counter.trace],
+                        sleep=_no_sleep)
         self.ctx = ProbeContext.open(self.config, self.store, clock=self.clock, api=api)
         return self
 

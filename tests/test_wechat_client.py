@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 
+import aiohttp
 import httpx
 import pytest
 
@@ -15,19 +16,16 @@ from monitor.wechat import errors as E
 FAST_RETRY = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02)
 
 
-class CountingTransport(httpx.AsyncBaseTransport):
-    """A real HTTP transport that counts the requests per path."""
+class RequestCounter:
+    """Counts the requests per path with aiohttp's own request tracing."""
 
     def __init__(self) -> None:
-        self.inner = httpx.AsyncHTTPTransport()
         self.paths: list[str] = []
+        self.trace = aiohttp.TraceConfig()
+        self.trace.on_request_start.append(self._started)
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.paths.append(request.url.path)
-        return await self.inner.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    async def _started(self, session: object, context: object, params: aiohttp.TraceRequestStartParams) -> None:
+        self.paths.append(params.url.path)
 
     def count(self, suffix: str) -> int:
         return sum(p.endswith(suffix) for p in self.paths)
@@ -45,15 +43,16 @@ def fault(server, **spec) -> None:
     httpx.post(f"{server.base_url}/_emu/faults", json=spec).raise_for_status()
 
 
-def make_api(server, transport=None, **kwargs) -> WeChatAPI:
+def make_api(server, counter=None, **kwargs) -> WeChatAPI:
     kwargs.setdefault("retry", FAST_RETRY)
     kwargs.setdefault("timeout", 2.0)
-    return WeChatAPI(server.base_url, clock=server.clock, transport=transport, **kwargs)
+    traces = [counter.trace] if counter is not None else None
+    return WeChatAPI(server.base_url, clock=server.clock, trace_configs=traces, **kwargs)
 
 
 def test_menu_and_autoreply_through_stable_token_cached(emulator):
     acct = account_of(emulator)
-    transport = CountingTransport()
+    transport = RequestCounter()
 
     async def go():
         async with make_api(emulator, transport) as api:
@@ -72,7 +71,7 @@ def test_menu_and_autoreply_through_stable_token_cached(emulator):
 
 def test_token_refetched_only_near_expiry(emulator):
     acct = account_of(emulator)
-    transport = CountingTransport()
+    transport = RequestCounter()
 
     async def go():
         async with make_api(emulator, transport) as api:
@@ -90,7 +89,7 @@ def test_token_refetched_only_near_expiry(emulator):
 def test_refused_token_is_refetched_once_never_looped(emulator):
     acct = account_of(emulator)
     fault(emulator, account=acct.id, endpoint="cgi-bin/get_current_autoreply_info", kind="token")
-    transport = CountingTransport()
+    transport = RequestCounter()
 
     async def go():
         async with make_api(emulator, transport) as api:
@@ -106,7 +105,7 @@ def test_refused_token_is_refetched_once_never_looped(emulator):
 def test_busy_is_retried_with_backoff_then_succeeds(emulator):
     acct = account_of(emulator)
     fault(emulator, account=acct.id, endpoint="cgi-bin/get_current_selfmenu_info", kind="busy", times=2)
-    transport = CountingTransport()
+    transport = RequestCounter()
 
     async def go():
         async with make_api(emulator, transport) as api:
@@ -132,7 +131,7 @@ def test_persistent_busy_gives_up_as_monitor_side_error(emulator):
 def test_quota_exhausted_blocks_calls_until_shanghai_midnight(emulator):
     acct = account_of(emulator)
     fault(emulator, account=acct.id, endpoint="cgi-bin/freepublish/batchget", kind="quota", daily_limit=2)
-    transport = CountingTransport()
+    transport = RequestCounter()
     emulator.clock.set(datetime(2023, 7, 3, 10, 0, tzinfo=SHANGHAI))
 
     async def go():
@@ -155,7 +154,7 @@ def test_quota_exhausted_blocks_calls_until_shanghai_midnight(emulator):
 
 def test_own_budget_keeps_calls_for_the_account(emulator):
     acct = account_of(emulator)
-    transport = CountingTransport()
+    transport = RequestCounter()
 
     async def go():
         budgets = QuotaBook(budgets={"cgi-bin/freepublish/batchget": 1}, clock=emulator.clock)
@@ -183,7 +182,7 @@ def test_own_budget_keeps_calls_for_the_account(emulator):
 def test_injected_faults_surface_as_typed_errors(emulator, kind, endpoint, error, blames):
     acct = account_of(emulator)
     fault(emulator, account=acct.id, endpoint=endpoint, kind=kind, delay_s=3)
-    transport = CountingTransport()
+    transport = RequestCounter()
 
     async def go():
         async with make_api(emulator, transport, timeout=0.5) as api:
