@@ -223,7 +223,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from monitor.daemon import Daemon
     from monitor.logs import setup_logging
 
-    setup_logging(json_lines=args.log_json, level=args.log_level)
+    from monitor.config import load_config
+    from monitor.logs import secret_values
+
+    config = load_config(Path(args.config), check_env=True)
+    setup_logging(json_lines=args.log_json, level=args.log_level, secrets=secret_values(config.secret_env_names()))
     return asyncio.run(Daemon(Path(args.config)).run())
 
 

@@ -118,6 +118,17 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
                  90, "the second account's answer")
         wait_for(lambda: query(db, f"select 1 from probe_runs where kind='columns' and status='ok' "
                                    f"and id > {max(killed_runs)}"), 30, "a round after the restart")
+        # SIGHUP with a broken file keeps the running configuration; a good file is taken.
+        good = config.read_text(encoding="utf-8")
+        config.write_text(good.replace("policy: demo-default", "policy: no-such-policy"), encoding="utf-8")
+        second.send_signal(signal.SIGHUP)
+        wait_for(lambda: "reload refused" in log.read_text(errors="replace"), 20, "the refused reload")
+        rounds = len(query(db, "select 1 from probe_runs where kind='columns'"))
+        wait_for(lambda: len(query(db, "select 1 from probe_runs where kind='columns'")) > rounds, 30,
+                 "rounds going on after the refused reload")
+        config.write_text(good, encoding="utf-8")
+        second.send_signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in log.read_text(errors="replace"), 20, "the reload")
         second.send_signal(signal.SIGTERM)
         assert second.wait(30) == 0, log.read_text(errors="replace")[-2000:]
     finally:
@@ -143,7 +154,11 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
     assert not query(db, "select 1 from probe_runs where status='running'")
     assert {r[0] for r in query(db, f"select status from probe_runs where id in "
                                     f"({','.join(map(str, killed_runs))})")} == {"error"}
-    assert "Traceback" not in log.read_text(errors="replace")
+    logged = log.read_text(errors="replace")
+    assert "Traceback" not in logged
+    assert "wxmon stopped" in logged
+    for secret in demo_secret_env(server.scenario).values():
+        assert secret not in logged
     status = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--config", str(config)],
                             capture_output=True, text=True, timeout=60)
     assert status.returncode == 0, status.stderr

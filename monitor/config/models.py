@@ -383,6 +383,14 @@ class Config(_Model):
     def emulator_base_url(self) -> str:
         return self.channels.emulator.base_url or self.wechat.api_base
 
+    def secret_env_names(self) -> list[str]:
+        """Every environment variable this file names as holding a secret (to keep them out of logs)."""
+        names = [a.secret_env for a in self.accounts if a.secret_env]
+        names.append(self.channels.bridge.token_env)
+        if self.smtp is not None:
+            names.append(self.smtp.password_env)
+        return [n for n in names if n]
+
     def secret(self, account: Account) -> str | None:
         """The account's AppSecret from the environment (None when unset). Never log it."""
         if not account.secret_env:
