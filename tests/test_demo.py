@@ -55,3 +55,13 @@ def test_demo_outputs_agree(demo):
     # The demo's config serves the other commands.
     again = wxmon("bulletin", "--period", "2023Q3", "--config", str(out / "accounts.yaml"))
     assert again.returncode == 0 and "合格率61.9%" in again.stdout
+
+
+def test_same_seed_same_results(demo, tmp_path):
+    out, done = demo
+    assert done.returncode == 0, done.stderr[-2000:]
+    again = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--out", str(tmp_path / "again")],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    for name in ("wxmon-2023Q3.csv", "bulletin-2023Q3.md"):
+        assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
