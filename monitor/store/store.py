@@ -813,13 +813,18 @@ class Store:
         c = content_items.c
         with self._write() as conn:
             existing: set[tuple[str, str, str]] = set()
-            for chunk in _chunks(keys, 300):
-                rows = conn.execute(
-                    sa.select(c.account_id, c.source, c.item_id).where(
-                        sa.tuple_(c.account_id, c.source, c.item_id).in_(list(chunk))
+            # Per (account, source), so the unique index answers: SQLite scanned the whole
+            # index for a row-value IN list (measured: minutes at 760,000 items).
+            groups: dict[tuple[str, str], list[str]] = {}
+            for account_id, source, item_id in keys:
+                groups.setdefault((account_id, source), []).append(item_id)
+            for (account_id, source), item_ids in groups.items():
+                for chunk in _chunks(item_ids, 500):
+                    rows = conn.execute(
+                        sa.select(c.item_id).where(c.account_id == account_id, c.source == source,
+                                                   c.item_id.in_(list(chunk)))
                     )
-                )
-                existing.update((r.account_id, r.source, r.item_id) for r in rows)
+                    existing.update((account_id, source, r.item_id) for r in rows)
             new = [
                 ContentItem(
                     account_id=i.account_id,
