@@ -149,10 +149,8 @@ class PageFetcher:
 
 def decode_body(body: bytes, declared: str | None) -> str:
     """Decode with the declared charset, else the page's meta charset, else UTF-8, else GB18030."""
-    candidates: list[str] = []
-    if declared:
-        candidates.append(declared)
-    meta = _META_CHARSET.search(body[:2048])
+    candidates: list[str] = [declared] if declared else []
+    meta = None if declared else _META_CHARSET.search(body[:2048])
     if meta:
         candidates.append(meta.group(1).decode("ascii", "ignore"))
     candidates += ["utf-8", "gb18030"]
