@@ -42,6 +42,14 @@ _ERROR_REASON = {
 }
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.I | re.S)
+_UNVERIFIABLE = {
+    "miniprogram": "小程序无备用网页，无法从外部验证",
+    "click": "点击事件由公众号服务器响应，无法从外部验证",
+    "article_id": "发布文章栏目（article_id），本轮未核验",
+    "article_view_limited": "发布文章栏目（article_id），本轮未核验",
+    "media_id": "永久素材栏目，无法从外部验证",
+    "view_limited": "永久素材栏目，无法从外部验证",
+}
 SHORT_PAGE_CHARS = 600  # a soft-404 marker only counts on a page this short, or in its title
 
 
@@ -170,7 +178,7 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
             return Check(column, "ok", "素材已设置")
         return Check(column, "fail", "素材缺失")
     if not column.targets:
-        reason = {"miniprogram": "小程序无备用网页，无法从外部验证"}.get(kind, f"{kind} 类型栏目由公众号服务器响应，无法从外部验证")
+        reason = _UNVERIFIABLE.get(kind, f"{kind} 类型栏目无法从外部验证")
         return Check(column, "unverifiable", reason)
     worst: Check | None = None
     for url in column.targets:
