@@ -111,6 +111,9 @@ class PageFetcher:
             return PageResult(url, None, None, None, None, error="bad_url")
         if self._gate is None:
             self._gate = asyncio.Semaphore(self._concurrency)
+        if self._per_host >= self._concurrency and not self._pacer.interval:
+            async with self._gate:  # no per-host limit can bind: skip its bookkeeping (hot path)
+                return await self._fetch(url)
         host_gate = self._host_gates.get(host)
         if host_gate is None:
             host_gate = self._host_gates[host] = asyncio.Semaphore(self._per_host)
