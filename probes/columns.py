@@ -198,10 +198,7 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
 # -- the round ------------------------------------------------------------------
 
 FLUSH_ACCOUNTS = 500  # write results to the store in batches of this many accounts
-_ACCOUNT_ERRORS_ZH = {
-    "config": "接口权限或白名单未配置，无法获取菜单",
-    "monitor": "监测端调用接口失败，本轮无法获取菜单",
-}
+MENU = "菜单栏目"  # what could not be checked, in failure reasons
 
 
 def _row(check: Check, status: str) -> dict[str, Any]:
@@ -214,21 +211,20 @@ def _row(check: Check, status: str) -> dict[str, Any]:
 async def _menu_columns(ctx: Any, account: Any) -> tuple[list[Column], Check | None]:
     """The account's columns, or the reason discovery failed (as a pseudo-check of the menu)."""
     from monitor.wechat import errors as wx
+    from probes.failures import api_failure, missing_secret_reason
 
     declared = [c.model_dump(mode="json") for c in account.columns]
     client = ctx.account_api(account)
     if client is None:
         if not account.api:
             return discover(account.id, None, declared), None
-        why = Check(Column(account.id, "(菜单)", "menu"), "unverifiable", "未配置接口密钥，无法获取菜单")
+        why = Check(Column(account.id, "(菜单)", "menu"), "unverifiable", missing_secret_reason(account, MENU))
         return discover(account.id, None, declared), why
     try:
         menu = await client.get_current_selfmenu_info()
     except wx.WeChatError as exc:
-        outcome = "unverifiable" if exc.blames == "config" else "error"
-        why = Check(Column(account.id, "(菜单)", "menu"), outcome,
-                    f"{_ACCOUNT_ERRORS_ZH[exc.blames]}（{type(exc).__name__}）")
-        return discover(account.id, None, declared), why
+        outcome, reason = api_failure(exc, MENU)
+        return discover(account.id, None, declared), Check(Column(account.id, "(菜单)", "menu"), outcome, reason)
     return discover(account.id, menu, declared), None
 
 

@@ -62,7 +62,7 @@ from monitor.clock import SHANGHAI, UTC, to_local
 from monitor.config import Account
 from monitor.store import FollowerDay
 from monitor.wechat import errors as E
-from probes.freshness import ShapeError, api_failure, missing_secret_reason
+from probes.failures import ShapeError, api_failure, missing_secret_reason
 
 log = logging.getLogger(__name__)
 

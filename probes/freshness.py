@@ -45,6 +45,7 @@ from monitor.config import Account
 from monitor.store import ContentItem
 from monitor.wechat import AccountAPI
 from monitor.wechat import errors as E
+from probes.failures import ShapeError, api_failure, missing_secret_reason
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +62,6 @@ MULTI_SEP = "#"  # item_id of the i-th article of a multi-article item: "{articl
 NO_API_REASON = "无接口权限，无法自动核查更新情况"
 
 
-class ShapeError(Exception):
-    """An answer that is JSON but not the shape the platform documents."""
-
-
 # -- item ids -------------------------------------------------------------------
 
 
@@ -79,43 +76,6 @@ def split_item_id(item_id: str) -> tuple[str, int]:
     if sep and index.isdigit():
         return key, int(index)
     return item_id, 0
-
-
-# -- error wording (shared with the privacy probe) ---------------------------------
-
-
-def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[str, str]:
-    """(status, Chinese reason) for a failed API call: ``error`` or ``unverifiable``."""
-    if isinstance(exc, E.NotAuthorized):
-        return "unverifiable", f"公众号未授权本平台调用该接口（48001），无法自动核查{what}"
-    if isinstance(exc, E.IPNotWhitelisted):
-        return "unverifiable", f"监测服务器IP不在该公众号的IP白名单中（40164），无法自动核查{what}"
-    if isinstance(exc, E.BadCredentials):
-        return "unverifiable", f"AppID或AppSecret有误（errcode {exc.code}），无法自动核查{what}"
-    if isinstance(exc, E.WeChatError) and exc.blames == "config":
-        return "unverifiable", f"公众号接口权限未开通（errcode {exc.code}），无法自动核查{what}"
-    keep = "本轮未核查，保留上次结果"
-    if isinstance(exc, E.QuotaExhausted):
-        return "error", f"接口今日调用次数已达上限（45009），{keep}"
-    if isinstance(exc, E.Busy):
-        return "error", f"微信平台繁忙（-1），{keep}"
-    if isinstance(exc, E.NetworkError):
-        return "error", f"无法连接微信接口（网络故障），{keep}"
-    if isinstance(exc, E.BadResponse):
-        return "error", f"微信接口返回异常，{keep}"
-    if isinstance(exc, E.TokenInvalid):
-        return "error", f"access_token被拒绝（errcode {exc.code}），{keep}"
-    if isinstance(exc, E.APIError):
-        return "error", f"微信接口返回错误（errcode {exc.code}），{keep}"
-    if isinstance(exc, ShapeError):
-        return "error", f"微信接口返回内容格式异常，{keep}"
-    return "error", f"监测程序内部错误（{type(exc).__name__}），{keep}"
-
-
-def missing_secret_reason(account: Account, what: str = "更新情况") -> str:
-    if not account.api or not account.appid:
-        return f"无接口权限，无法自动核查{what}"
-    return f"未设置AppSecret环境变量（{account.secret_env}），无法自动核查{what}"
 
 
 # -- parsing ----------------------------------------------------------------------

@@ -53,7 +53,8 @@ from monitor.config import Account
 from monitor.store import ContentItem, PrivacyFinding
 from monitor.wechat import AccountAPI
 from monitor.wechat import errors as E
-from probes.freshness import FREEPUBLISH, api_failure, missing_secret_reason, split_item_id
+from probes.failures import api_failure, missing_secret_reason
+from probes.freshness import FREEPUBLISH, split_item_id
 from probes.privacy import Finding, scan_html
 
 log = logging.getLogger(__name__)

@@ -1,0 +1,50 @@
+"""Why a probe could not judge an account, in the words shown to users.
+
+One place for every probe: a failure of the platform API becomes ``error``
+(the monitor's own trouble, never counted against the account) or
+``unverifiable`` (the account's API access is not set up for us), with a
+Chinese reason naming what could not be checked.
+"""
+
+from __future__ import annotations
+
+from monitor.config import Account
+from monitor.wechat import errors as E
+
+
+class ShapeError(Exception):
+    """An answer that is JSON but not the shape the platform documents."""
+
+
+def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[str, str]:
+    """(status, Chinese reason) for a failed API call: ``error`` or ``unverifiable``."""
+    if isinstance(exc, E.NotAuthorized):
+        return "unverifiable", f"公众号未授权本平台调用该接口（48001），无法自动核查{what}"
+    if isinstance(exc, E.IPNotWhitelisted):
+        return "unverifiable", f"监测服务器IP不在该公众号的IP白名单中（40164），无法自动核查{what}"
+    if isinstance(exc, E.BadCredentials):
+        return "unverifiable", f"AppID或AppSecret有误（errcode {exc.code}），无法自动核查{what}"
+    if isinstance(exc, E.WeChatError) and exc.blames == "config":
+        return "unverifiable", f"公众号接口权限未开通（errcode {exc.code}），无法自动核查{what}"
+    keep = "本轮未核查，保留上次结果"
+    if isinstance(exc, E.QuotaExhausted):
+        return "error", f"接口今日调用次数已达上限（45009），{keep}"
+    if isinstance(exc, E.Busy):
+        return "error", f"微信平台繁忙（-1），{keep}"
+    if isinstance(exc, E.NetworkError):
+        return "error", f"无法连接微信接口（网络故障），{keep}"
+    if isinstance(exc, E.BadResponse):
+        return "error", f"微信接口返回异常，{keep}"
+    if isinstance(exc, E.TokenInvalid):
+        return "error", f"access_token被拒绝（errcode {exc.code}），{keep}"
+    if isinstance(exc, E.APIError):
+        return "error", f"微信接口返回错误（errcode {exc.code}），{keep}"
+    if isinstance(exc, ShapeError):
+        return "error", f"微信接口返回内容格式异常，{keep}"
+    return "error", f"监测程序内部错误（{type(exc).__name__}），{keep}"
+
+
+def missing_secret_reason(account: Account, what: str = "更新情况") -> str:
+    if not account.api or not account.appid:
+        return f"无接口权限，无法自动核查{what}"
+    return f"未设置AppSecret环境变量（{account.secret_env}），无法自动核查{what}"
