@@ -13,6 +13,7 @@ import asyncio
 import re
 import ssl
 import time
+from time import perf_counter
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -106,31 +107,43 @@ class PageFetcher:
         self._host_gates.clear()
 
     async def fetch(self, url: str) -> PageResult:
-        host = urlsplit(url).hostname
+        gate = self._gate
+        if gate is None:
+            gate = self._gate = asyncio.Semaphore(self._concurrency)
+        if self._per_host >= self._concurrency and not self._pacer.interval:
+            async with gate:  # no per-host limit can bind: skip its bookkeeping (hot path)
+                return await self._fetch(url)
+        try:
+            host = urlsplit(url).hostname
+        except ValueError:  # e.g. "http://[::1/x"
+            host = None
         if not host:
             return PageResult(url, None, None, None, None, error="bad_url")
-        if self._gate is None:
-            self._gate = asyncio.Semaphore(self._concurrency)
-        if self._per_host >= self._concurrency and not self._pacer.interval:
-            async with self._gate:  # no per-host limit can bind: skip its bookkeeping (hot path)
-                return await self._fetch(url)
         host_gate = self._host_gates.get(host)
         if host_gate is None:
             host_gate = self._host_gates[host] = asyncio.Semaphore(self._per_host)
         async with host_gate:
             await self._pacer.wait(host)
-            async with self._gate:
+            async with gate:
                 return await self._fetch(url)
 
     async def _fetch(self, url: str) -> PageResult:
-        started = time.perf_counter()
+        session = self._session
+        if session is None or session.closed:
+            session = self._client()
+        started = perf_counter()
         try:
-            async with self._client().get(url, allow_redirects=True, max_redirects=self.max_redirects) as resp:
-                body = await resp.content.read(self.max_body_bytes)
-                elapsed = (time.perf_counter() - started) * 1000
+            async with session.get(url, max_redirects=self.max_redirects) as resp:
+                length = resp.content_length
+                if length is not None and length <= self.max_body_bytes:
+                    body = await resp.read()
+                else:
+                    body = await _read_capped(resp.content, self.max_body_bytes)
+                history = resp.history
                 return PageResult(
-                    url, str(resp.url), resp.status, round(elapsed, 1),
-                    decode_body(body, resp.charset), redirects=len(resp.history),
+                    url, str(resp.url) if history else url, resp.status,
+                    round((perf_counter() - started) * 1000, 1),
+                    decode_body(body, resp.charset), redirects=len(history),
                 )
         except aiohttp.TooManyRedirects:
             return self._failed(url, started, "too_many_redirects")
@@ -142,12 +155,28 @@ class PageFetcher:
             return self._failed(url, started, "reset")
         except (aiohttp.ClientConnectionError, OSError):
             return self._failed(url, started, "connect")
-        except (aiohttp.InvalidURL, ValueError):
+        except (aiohttp.InvalidURL, aiohttp.NonHttpUrlClientError, ValueError):
+            # also a redirect to a non-web scheme (weixin://, an app link): not a page we can open
             return self._failed(url, started, "bad_url")
+        except aiohttp.ClientError:
+            return self._failed(url, started, "connect")
 
     @staticmethod
     def _failed(url: str, started: float, kind: str) -> PageResult:
-        return PageResult(url, None, None, round((time.perf_counter() - started) * 1000, 1), None, error=kind)
+        return PageResult(url, None, None, round((perf_counter() - started) * 1000, 1), None, error=kind)
+
+
+async def _read_capped(stream: aiohttp.StreamReader, cap: int) -> bytes:
+    """The body up to ``cap`` bytes: ``StreamReader.read(n)`` returns what is buffered, not n."""
+    parts: list[bytes] = []
+    left = cap
+    while left > 0:
+        chunk = await stream.read(left)
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
 
 
 def decode_body(body: bytes, declared: str | None) -> str:

@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from monitor.http import PageFetcher, PageResult
@@ -42,6 +44,11 @@ _ERROR_REASON = {
 }
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.I | re.S)
+_SCRIPT_STYLE_OPEN = re.compile(r"<s(?:cript|tyle)", re.I)
+# A character outside tags: after the start or a ">", before the next "<"; a "<" that opens no
+# tag ("<>", or no ">" after it) is text, as _TAGS sees it.
+_TEXT_AT_START = re.compile(r"\s*(?:[^\s<]|<>|<[^>]*$)")  # with .match()
+_TEXT_AFTER_TAG = re.compile(r">\s*(?:[^\s<]|<>|<[^>]*$)")  # a literal prefix: the fast search
 _UNVERIFIABLE = {
     "miniprogram": "小程序无备用网页，无法从外部验证",
     "click": "点击事件由公众号服务器响应，无法从外部验证",
@@ -78,6 +85,11 @@ class Check:
 
 def discover(account_id: str, selfmenu: dict[str, Any] | None, declared: Iterable[dict[str, Any]] = ()) -> list[Column]:
     """Leaves of the menu as users see it, then declared columns not already in it."""
+    return with_declared(account_id, menu_leaves(account_id, selfmenu), declared)
+
+
+def menu_leaves(account_id: str, selfmenu: dict[str, Any] | None) -> list[Column]:
+    """Leaves of the menu as users see it (``get_current_selfmenu_info``)."""
     columns: list[Column] = []
     buttons = ((selfmenu or {}).get("selfmenu_info") or {}).get("button") or []
     if selfmenu is not None and not selfmenu.get("is_menu_open", 1):
@@ -89,13 +101,19 @@ def discover(account_id: str, selfmenu: dict[str, Any] | None, declared: Iterabl
             columns += [_leaf(account_id, f"{top.get('name', '')}/{leaf.get('name', '')}", leaf) for leaf in leaves]
         elif top.get("type"):
             columns.append(_leaf(account_id, str(top.get("name", "")), top))
-    seen = {c.path for c in columns}
+    return columns
+
+
+def with_declared(account_id: str, columns: Sequence[Column], declared: Iterable[dict[str, Any]]) -> list[Column]:
+    """``columns`` plus the declared ones (accounts.yaml) whose path is not among them."""
+    out = list(columns)
+    seen = {c.path for c in out}
     for item in declared:
         if item["path"] not in seen:
             url = item.get("url")
-            columns.append(Column(account_id, item["path"], item.get("type", "view"),
-                                  (url,) if url else (), source="declared"))
-    return columns
+            out.append(Column(account_id, item["path"], item.get("type", "view"),
+                              (url,) if url else (), source="declared"))
+    return out
 
 
 def _leaf(account_id: str, path: str, leaf: dict[str, Any]) -> Column:
@@ -117,10 +135,9 @@ def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT
     if result.status >= 400:
         return "fail", f"HTTP {result.status}"
     text = result.text or ""
-    # Most pages are healthy and long: look for markers in the raw text first, and strip tags
-    # only when one is there or the page is short (hot path: 80,000 pages a round).
-    short = len(text) < 4 * SHORT_PAGE_CHARS
-    body = visible_text(text) if short else None
+    # Hot path (80,000 pages a round, nearly all healthy): plain substring tests first; tags are
+    # stripped only when a marker is there.
+    body: str | None = None
     for marker, reason in WECHAT_GONE.items():
         if marker in text:
             if body is None:
@@ -128,15 +145,16 @@ def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT
             final = result.final_url or ""
             if "mp.weixin.qq.com" in final or "/mp/s/" in final or len(body) < SHORT_PAGE_CHARS:
                 return "fail", reason
-    title = _TITLE.search(text, 0, 8192)  # the title sits in the head
-    title_text = title.group(1) if title else ""
+    title: re.Match[str] | None | bool = False
     for marker in soft404_markers:
         if marker in text:
+            if title is False:
+                title = _TITLE.search(text, 0, 8192)  # the title sits in the head
             if body is None:
                 body = visible_text(text)
-            if marker in title_text or (marker in body and len(body) < SHORT_PAGE_CHARS):
+            if (title and marker in title.group(1)) or (marker in body and len(body) < SHORT_PAGE_CHARS):
                 return "fail", f"页面不存在（HTTP {result.status}，提示“{marker}”）"
-    if short and not (body or "").strip():
+    if len(text) < 4 * SHORT_PAGE_CHARS and not has_visible_text(text):
         return "fail", f"空白页面（HTTP {result.status}）"
     return "ok", f"HTTP {result.status}"
 
@@ -145,25 +163,40 @@ def visible_text(html: str) -> str:
     return " ".join(_TAGS.sub(" ", html).split())
 
 
+def has_visible_text(html: str) -> bool:
+    """Whether ``visible_text(html)`` would be non-empty, without building it."""
+    if _SCRIPT_STYLE_OPEN.search(html):
+        return bool(visible_text(html))  # rare on short pages; keep _TAGS's exact reading
+    return _TEXT_AT_START.match(html) is not None or _TEXT_AFTER_TAG.search(html) is not None
+
+
 class HealthGate:
-    """Answers "is the monitor itself online?" from control URLs, cached briefly."""
+    """Answers "is the monitor itself online?" from control URLs.
+
+    A failure is judged only by a canary check that began after the failed request
+    did: a cached "online" from before a cut would blame the account for the cut.
+    """
 
     def __init__(self, fetcher: PageFetcher, canary_urls: Sequence[str], cache_s: float = 1.0) -> None:
         self._fetcher = fetcher
         self._urls = list(canary_urls)
         self._cache_s = cache_s
-        self._checked_at = -1e9
+        self._started_at = -1e9  # monotonic start of the last canary check
         self._healthy = True
         self._lock = asyncio.Lock()
 
-    async def healthy(self) -> bool:
+    async def healthy(self, since: float | None = None) -> bool:
+        """Online now? With ``since`` (a ``time.monotonic()`` value): judged by a check begun after it."""
         if not self._urls:
             return True
         async with self._lock:
-            if time.monotonic() - self._checked_at > self._cache_s:
+            fresh = (self._started_at >= since if since is not None
+                     else time.monotonic() - self._started_at <= self._cache_s)
+            if not fresh:
+                started = time.monotonic()
                 results = await asyncio.gather(*(self._fetcher.fetch(u) for u in self._urls))
                 self._healthy = any(r.answered for r in results)
-                self._checked_at = time.monotonic()
+                self._started_at = started
             return self._healthy
 
 
@@ -182,9 +215,10 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
         return Check(column, "unverifiable", reason)
     worst: Check | None = None
     for url in column.targets:
+        started = time.monotonic()
         result = await fetcher.fetch(url)
         outcome, reason = judge_page(result, soft404_markers)
-        if outcome == "fail" and result.error in NETWORK_ERRORS and not await gate.healthy():
+        if outcome == "fail" and result.error in NETWORK_ERRORS and not await gate.healthy(since=started):
             return Check(column, "error", "监测端网络异常，本轮无法判断", None, None)
         if len(column.targets) > 1 and outcome == "fail":
             reason = f"{reason}：{url}"
@@ -208,30 +242,55 @@ def _row(check: Check, status: str) -> dict[str, Any]:
             "elapsed_ms": check.elapsed_ms}
 
 
+def _known_column(state: Any) -> Column:
+    """A column from its stored state (for rounds where the menu could not be read)."""
+    return Column(state.account_id, state.column_path, state.type or "unknown",
+                  (state.target,) if state.target else ())
+
+
+def _refresh_share(account_id: str) -> float:
+    """Each account's menu is kept for 50-100% of the refresh interval (stable per account), so
+    after a start-up the reads spread over later rounds instead of all falling due at once."""
+    return 0.5 + 0.5 * (zlib.crc32(account_id.encode("utf-8")) / 0xFFFFFFFF)
+
+
 async def _menu_columns(ctx: Any, account: Any) -> tuple[list[Column], Check | None]:
-    """The account's columns, or the reason discovery failed (as a pseudo-check of the menu)."""
+    """The account's columns, or the reason discovery failed (as a pseudo-check of the menu).
+
+    A menu read within ``checks.menu_refresh_minutes`` is reused (menus rarely change; each
+    read costs a call from the account's quota); the round forgets it after any failure, so
+    a column is only ever confirmed broken on a freshly read menu.
+    """
     from monitor.wechat import errors as wx
     from probes.failures import api_failure, missing_secret_reason
 
-    declared = [c.model_dump(mode="json") for c in account.columns]
+    declared = [c.model_dump(mode="json") for c in account.columns] if account.columns else []
     client = ctx.account_api(account)
     if client is None:
         if not account.api:
-            return discover(account.id, None, declared), None
+            return with_declared(account.id, (), declared), None
         why = Check(Column(account.id, "(菜单)", "menu"), "unverifiable", missing_secret_reason(account, MENU))
-        return discover(account.id, None, declared), why
+        return with_declared(account.id, (), declared), why
+    now = ctx.now()
+    cached = ctx.menus.get(account.id)
+    refresh = timedelta(minutes=ctx.config.checks.menu_refresh_minutes)
+    if cached is not None and now - cached[0] < refresh * _refresh_share(account.id):
+        return with_declared(account.id, cached[1], declared), None
     try:
         menu = await client.get_current_selfmenu_info()
     except wx.WeChatError as exc:
         outcome, reason = api_failure(exc, MENU)
-        return discover(account.id, None, declared), Check(Column(account.id, "(菜单)", "menu"), outcome, reason)
-    return discover(account.id, menu, declared), None
+        return with_declared(account.id, (), declared), Check(Column(account.id, "(菜单)", "menu"), outcome, reason)
+    leaves = menu_leaves(account.id, menu)
+    if refresh:
+        ctx.menus[account.id] = (now, tuple(leaves))
+    return with_declared(account.id, leaves, declared), None
 
 
 async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> list[dict[str, Any]]:
     """Check every column of ``accounts`` once; fold the results into the store."""
     from monitor.store import ColumnResult
-    from probes.confirm import ColumnTrack, ConfirmRule, advance
+    from probes.confirm import NEEDS_HISTORY, ColumnTrack, ConfirmRule, advance
 
     policy = ctx.config.selected_policy
     rule = ConfirmRule(policy.confirm_failures, policy.confirm_minutes)
@@ -239,6 +298,9 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     gate = HealthGate(ctx.pages, ctx.canary_urls)
     now = ctx.now()
     previous = {(s.account_id, s.column_path): s for s in ctx.store.get_column_states()}
+    known_by_account: dict[str, list[Any]] = {}
+    for state in previous.values():
+        known_by_account.setdefault(state.account_id, []).append(state)
     online = await gate.healthy()
     rows: list[dict[str, Any]] = []
     pending: list[ColumnResult] = []
@@ -251,47 +313,67 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     async def one_account(account: Any) -> list[Check]:
         async with limit:
             if not online:
-                known = [s for (acct, _), s in previous.items() if acct == account.id]
-                cols = [Column(account.id, s.column_path, s.type or "unknown", (s.target,) if s.target else ())
-                        for s in known]
-                return [Check(c, "error", "监测端网络异常，本轮未检查") for c in cols]
+                return [Check(_known_column(s), "error", "监测端网络异常，本轮未检查")
+                        for s in known_by_account.get(account.id, ())]
             columns, why = await _menu_columns(ctx, account)
             checks = list(await asyncio.gather(*(check_column(c, ctx.pages, gate, markers) for c in columns)))
+            if any(c.outcome in NEEDS_HISTORY for c in checks):
+                ctx.menus.pop(account.id, None)  # read the menu again next round before confirming
             if why is not None and why.outcome == "error":
                 # Keep watching the columns we knew: they are unknown this round, not gone.
                 seen = {c.path for c in columns}
-                checks += [Check(Column(account.id, s.column_path, s.type or "unknown",
-                                        (s.target,) if s.target else ()), "error", why.reason)
-                           for (acct, path), s in previous.items() if acct == account.id and path not in seen]
+                checks += [Check(_known_column(s), "error", why.reason)
+                           for s in known_by_account.get(account.id, ()) if s.column_path not in seen]
             if why is not None:
                 rows.append(_row(why, why.outcome))
             return checks
+
+    # Batches go to the store writer (a thread, or a process for big rounds) while checking goes on.
+    writer = await ctx.column_writer(len(accounts))
 
     async def flush() -> None:
         if pending:
             batch = list(pending)
             pending.clear()
-            await asyncio.to_thread(ctx.store.apply_column_results, batch, run_id=run_id)
+            await writer.submit(batch, run_id)
 
-    for start in range(0, len(accounts), FLUSH_ACCOUNTS):
+    def launch(start: int) -> tuple[Sequence[Any], list[asyncio.Task[list[Check]]]]:
         chunk = accounts[start:start + FLUSH_ACCOUNTS]
         tasks = [asyncio.ensure_future(one_account(a)) for a in chunk]
         for task in tasks:
             task.add_done_callback(lambda _t: ctx.account_done())
-        for account, checks in zip(chunk, await asyncio.gather(*tasks, return_exceptions=True)):
-            if isinstance(checks, BaseException):
-                rows.append({"account": account.id, "column": "(菜单)", "type": "menu", "target": None,
-                             "status": "error", "reason": f"监测程序内部错误（{type(checks).__name__}）",
-                             "http_status": None, "elapsed_ms": None})
-                continue
-            for check in checks:
-                key = (check.column.account_id, check.column.path)
-                track = advance(track_of(key), check.outcome, now, rule)
-                rows.append(_row(check, track.status))
-                pending.append(ColumnResult(
-                    account_id=key[0], column_path=key[1], status=track.status, checked_at=now,
-                    type=check.column.type, target=check.column.target, reason=check.reason,
-                    http_status=check.http_status, elapsed_ms=check.elapsed_ms,
-                    consecutive_failures=track.consecutive_failures, first_failure_at=track.first_failure_at))
-        await flush()
+        return chunk, tasks
+
+    # The next chunk is launched before this one is awaited (``limit`` still caps the accounts in
+    # progress), so the round does not idle on a chunk's slowest pages; rows keep account order.
+    upcoming = launch(0) if accounts else None
+    try:
+        for start in range(0, len(accounts), FLUSH_ACCOUNTS):
+            assert upcoming is not None
+            chunk, tasks = upcoming
+            upcoming = launch(start + FLUSH_ACCOUNTS) if start + FLUSH_ACCOUNTS < len(accounts) else None
+            for account, checks in zip(chunk, await asyncio.gather(*tasks, return_exceptions=True)):
+                if isinstance(checks, BaseException):
+                    rows.append({"account": account.id, "column": "(菜单)", "type": "menu", "target": None,
+                                 "status": "error", "reason": f"监测程序内部错误（{type(checks).__name__}）",
+                                 "http_status": None, "elapsed_ms": None})
+                    continue
+                for check in checks:
+                    col = check.column
+                    outcome = check.outcome
+                    history = track_of((col.account_id, col.path)) if outcome in NEEDS_HISTORY else None
+                    track = advance(history, outcome, now, rule)
+                    row = _row(check, track.status)
+                    rows.append(row)
+                    pending.append(ColumnResult(
+                        account_id=col.account_id, column_path=col.path, status=track.status, checked_at=now,
+                        type=col.type, target=row["target"], reason=check.reason, http_status=check.http_status,
+                        elapsed_ms=check.elapsed_ms, consecutive_failures=track.consecutive_failures,
+                        first_failure_at=track.first_failure_at))
+            await flush()
+        await writer.drain()  # every batch stored before the round ends
+    finally:
+        if upcoming is not None:  # the round failed or was cancelled
+            for task in upcoming[1]:
+                task.cancel()
     return rows

@@ -28,12 +28,19 @@ class ColumnTrack:
     first_failure_at: datetime | None = None
 
 
+_OK = ColumnTrack("ok")
+_UNVERIFIABLE = ColumnTrack("unverifiable")
+# Outcomes whose next state depends on the column's history; for the others advance()
+# ignores the track, so callers may skip looking it up (80,000 columns a round).
+NEEDS_HISTORY = frozenset({"fail", "error"})
+
+
 def advance(track: ColumnTrack | None, outcome: Outcome, at: datetime, rule: ConfirmRule) -> ColumnTrack:
-    track = track or ColumnTrack()
     if outcome == "ok":
-        return ColumnTrack("ok")
+        return _OK
     if outcome == "unverifiable":
-        return ColumnTrack("unverifiable")
+        return _UNVERIFIABLE
+    track = track or ColumnTrack()
     if outcome == "error":
         return replace(track, status="error")
     failures = track.consecutive_failures + 1

@@ -6,16 +6,22 @@ never build clients of their own and never talk to each other.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from monitor.clock import Clock, get_clock
 from monitor.config import Account, Config
 from monitor.http import PageFetcher
 from monitor.store import Store
+from monitor.store.writer import PROCESS_WRITER_MIN_ACCOUNTS, ColumnWriter, ProcessWriter, ThreadWriter, WriterFailed
 from monitor.wechat import AccountAPI, WeChatAPI
 from monitor.workdays import WorkCalendar
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -27,7 +33,12 @@ class ProbeContext:
     clock: Clock = field(default_factory=get_clock)
     calendar: WorkCalendar = field(default_factory=WorkCalendar)
     progress: Callable[[int], None] | None = None  # called with 1 as each account finishes (progress bars)
+    # "auto": a writer process for rounds of PROCESS_WRITER_MIN_ACCOUNTS or more, else a thread
+    store_writer: str = "auto"  # auto | thread | process
+    # account id -> (when read, the menu's leaves): menus reused across rounds (probes.columns)
+    menus: dict[str, tuple[datetime, tuple[Any, ...]]] = field(default_factory=dict, repr=False)
     _accounts_synced: bool = field(default=False, repr=False)
+    _process_writer: ProcessWriter | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
@@ -47,6 +58,26 @@ class ProbeContext:
     async def aclose(self) -> None:
         await self.api.aclose()
         await self.pages.aclose()
+        if self._process_writer is not None:
+            writer, self._process_writer = self._process_writer, None
+            await asyncio.get_running_loop().run_in_executor(None, writer.close)
+
+    async def column_writer(self, accounts: int) -> ColumnWriter:
+        """Where this round's column results are written (see :mod:`monitor.store.writer`)."""
+        want_process = self.store_writer == "process" or (
+            self.store_writer == "auto" and accounts >= PROCESS_WRITER_MIN_ACCOUNTS)
+        if not want_process:
+            return ThreadWriter(self.store)
+        if self._process_writer is not None and self._process_writer.alive:
+            return self._process_writer
+        writer = ProcessWriter(self.store.url_for_child_process())
+        try:
+            self._process_writer = await asyncio.get_running_loop().run_in_executor(None, writer.start)
+        except (WriterFailed, OSError) as exc:
+            log.warning("store writer process unavailable (%s); writing from a thread", exc)
+            writer.close()
+            return ThreadWriter(self.store)
+        return self._process_writer
 
     def now(self) -> datetime:
         return self.clock.now()

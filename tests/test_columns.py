@@ -14,6 +14,7 @@ from emulator.scenario import load_scenario
 from monitor.cli import main
 from monitor.clock import SHANGHAI, VirtualClock
 from monitor.config import load_config
+from monitor.http import PageFetcher, PageResult
 from monitor.runner import run_probe
 from monitor.store import Store
 from probes.context import ProbeContext
@@ -82,15 +83,32 @@ def test_network_cut_mid_round_blames_nobody(make_emulator, demo_config):
     server = make_emulator(load_scenario(None), clock=clock)
     path = demo_config(server, concurrency=2, per_host=2)
     config = load_config(path)
+    cut_after = 15  # page fetches answered before the monitor's network goes (the round has ~100)
+
+    class CutAfter(PageFetcher):
+        """The product's fetcher; the test pulls the plug after a fixed number of pages."""
+
+        fetched = 0
+        stopper: threading.Thread | None = None
+
+        async def fetch(self, url: str) -> PageResult:
+            result = await super().fetch(url)
+            CutAfter.fetched += 1
+            if CutAfter.fetched == cut_after:
+                CutAfter.stopper = threading.Thread(target=server.stop)
+                CutAfter.stopper.start()
+            return result
 
     async def go():
         with Store.open(config.store_url) as store:
-            ctx = ProbeContext.open(config, store, clock=clock)
+            checks = config.checks
+            pages = CutAfter(concurrency=checks.concurrency, per_host=checks.per_host,
+                             per_host_rate=checks.per_host_rate, timeout_s=checks.timeout_s)
+            ctx = ProbeContext.open(config, store, clock=clock, pages=pages)
             try:
-                stopper = threading.Timer(0.3, server.stop)
-                stopper.start()
                 results = await run_probe(ctx, "columns", config.accounts)
-                stopper.join()
+                assert CutAfter.stopper is not None, "the round ended before the cut"
+                CutAfter.stopper.join()
                 return results[0].rows, store.get_column_states()
             finally:
                 await ctx.aclose()
@@ -135,3 +153,49 @@ def test_probe_unknown_account_is_bad_input(emulator, demo_config, capsys):
     path = demo_config(emulator)
     assert main(["probe", "columns", "--config", str(path), "--account", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_menus_are_reused_within_the_refresh_and_read_again_after_a_failure(make_emulator, demo_config):
+    """Menus read at most every ``menu_refresh_minutes``; an account with a failing column
+    gets its menu read again next round, so nothing is confirmed broken on a stale menu."""
+    import aiohttp
+
+    from monitor.wechat import WeChatAPI
+
+    clock = VirtualClock(local("2023-09-30T10:00"))
+    server = make_emulator(load_scenario(None), clock=clock)
+    config = load_config(demo_config(server, menu_refresh_minutes=180))
+    menu_reads: set[str] = set()  # access tokens: one per account (retries of one read count once)
+
+    async def on_request(_session, _ctx, params):
+        if params.url.path.endswith("get_current_selfmenu_info"):
+            menu_reads.add(params.url.query["access_token"])
+
+    async def go():
+        trace = aiohttp.TraceConfig()
+        trace.on_request_start.append(on_request)
+        rounds = []
+        with Store.open(config.store_url) as store:
+            api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock,
+                            trace_configs=[trace])
+            ctx = ProbeContext.open(config, store, clock=clock, api=api)
+            try:
+                for at in (local("2023-09-30T10:00"), local("2023-09-30T11:00"), local("2023-09-30T13:30")):
+                    clock.set(at)
+                    menu_reads.clear()
+                    (result,) = await run_probe(ctx, "columns", config.accounts)
+                    rounds.append((len(menu_reads), result.rows))
+            finally:
+                await ctx.aclose()
+        return rounds
+
+    (first, rows1), (second, rows2), (third, _rows3) = asyncio.run(go())
+    with_api = [a for a in config.accounts if a.api and a.appid]
+    assert first == len(with_api)
+    # One hour later: read again only for accounts where something failed.
+    troubled = {r["account"] for r in rows1 if r["status"] not in ("ok", "unverifiable")}
+    assert troubled and 0 < second == len({a.id for a in with_api} & troubled) < first
+    # The same columns were checked both rounds (the reused menus are the same menus).
+    assert sorted((r["account"], r["column"]) for r in rows1) == sorted((r["account"], r["column"]) for r in rows2)
+    # Past the refresh interval every menu is read again.
+    assert third == len(with_api)

@@ -215,6 +215,39 @@ def test_daily_rollup_counts_by_status_and_shanghai_day(store: Store) -> None:
     assert store.column_totals_between(day + timedelta(days=5), day + timedelta(days=6)) == []
 
 
+def test_sqlite_column_writes_keep_sqlalchemys_instant_format(tmp_path: Path) -> None:
+    """Column results go to SQLite through the driver directly (speed); what lands must be
+    what SQLAlchemy writes everywhere else, or text order and range queries would break."""
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from monitor.store.tables import column_state
+
+    dialect = sqlite_dialect.dialect()
+    to_text = sqlite_dialect.DATETIME().bind_processor(dialect)
+
+    def as_sqlalchemy(value: datetime) -> str:  # UTCDateTime, then SQLite's DATETIME: what SQLAlchemy writes
+        return to_text(column_state.c.last_checked_at.type.process_bind_param(value, dialect))
+
+    at = datetime(2023, 7, 3, 9, 0, 5, 1234, tzinfo=clock.SHANGHAI)  # not UTC, with microseconds
+    failed_at = datetime(2023, 7, 3, 0, 30, tzinfo=UTC)
+    with Store.open(sqlite_url(tmp_path / "w.db")) as s:
+        s.upsert_accounts([Account("acc-a", "A")])
+        s.apply_column_results([result("failing", at, failures=1, first_failure_at=failed_at)])
+        s.apply_column_results([result("failing", at + H, failures=2, first_failure_at=failed_at)])
+        engine = sa.create_engine(sqlite_url(tmp_path / "w.db"))
+        with engine.connect() as conn:
+            state = conn.exec_driver_sql(
+                "SELECT last_checked_at, last_change_at, first_failure_at FROM column_state").one()
+            events = conn.exec_driver_sql("SELECT at FROM column_events").scalars().all()
+            day = conn.exec_driver_sql("SELECT day, checks, failing FROM column_daily").one()
+        engine.dispose()
+        assert tuple(state) == (as_sqlalchemy(at + H), as_sqlalchemy(at), as_sqlalchemy(failed_at))
+        assert events == [as_sqlalchemy(at)]
+        assert tuple(day) == (sqlite_dialect.DATE().bind_processor(dialect)(date(2023, 7, 3)), 2, 2)
+        (read,) = s.get_column_states()
+        assert read.last_checked_at == at + H and read.first_failure_at == failed_at
+
+
 def test_column_results_are_validated(store: Store) -> None:
     with pytest.raises(ValueError, match="status"):
         store.apply_column_results([result("dead", T0)])

@@ -135,6 +135,10 @@ class Checks(_Model):
     per_host_rate: float | None = Field(5, gt=0, le=1000, description="Requests per second per host "
                                         "(null: no cap, only for servers you run yourself, e.g. the emulator).")
     timeout_s: float = Field(15, gt=0, le=300, description="Timeout of one page fetch, seconds.")
+    menu_refresh_minutes: float = Field(
+        360, ge=0, le=10080, description="Reuse an account's menu for up to this long instead of reading it "
+        "again each round (each account keeps it 50-100% of this, so reads spread over rounds; 0: read every "
+        "round). A menu is read again at once after any failure in it.")
     canary_urls: list[HttpUrl] = Field([], description="Control URLs for the monitor's own network health.")
     soft404_markers: list[Text] = Field(["页面不存在", "404 Not Found"],
                                         description="Body text of a page answering 200 that means 'not found'.")

@@ -211,6 +211,10 @@ class Store:
         """The store URL with any password hidden (safe to print)."""
         return display_url(self._url)
 
+    def url_for_child_process(self) -> str:
+        """The full store URL, password included: only to hand to a child process. Never print it."""
+        return self._url.render_as_string(hide_password=False)
+
     @property
     def backend(self) -> str:
         return self._engine.dialect.name
@@ -358,9 +362,12 @@ class Store:
         batch = list(results)
         if not batch:
             return ApplyOutcome(0, [])
+        days: dict[datetime, date] = {}  # a round's results share one checked_at: convert it once
         for r in batch:
-            check_choice(f"status of {r.account_id}/{r.column_path}", r.status, COLUMN_STATUSES)
-            _aware("checked_at", r.checked_at)
+            if r.status not in COLUMN_STATUSES:
+                check_choice(f"status of {r.account_id}/{r.column_path}", r.status, COLUMN_STATUSES)
+            if r.checked_at not in days:
+                days[r.checked_at] = _shanghai_day(_aware("checked_at", r.checked_at))
 
         with self._write() as conn:
             pending = self._load_pending(conn, batch)
@@ -385,7 +392,9 @@ class Store:
                     p.status = r.status
                     p.change_at = r.checked_at
                 p.last = r
-                counts = daily.setdefault((_shanghai_day(r.checked_at), key), _DayCounts())
+                counts = daily.get((days[r.checked_at], key))
+                if counts is None:
+                    counts = daily[(days[r.checked_at], key)] = _DayCounts()
                 counts.checks += 1
                 counts.counts[r.status] += 1
                 if r.elapsed_ms is not None:
@@ -394,31 +403,35 @@ class Store:
 
             self._write_states(conn, pending)
             if events:
-                self._bulk_insert(
-                    conn,
-                    column_events,
-                    [
-                        {
-                            "account_id": e.account_id,
-                            "column_path": e.column_path,
-                            "at": e.at,
-                            "old_status": e.old_status,
-                            "new_status": e.new_status,
-                            "reason": e.reason,
-                            "http_status": e.http_status,
-                            "run_id": e.run_id,
-                        }
-                        for e in events
-                    ],
-                )
+                self._insert_events(conn, events)
             self._write_daily(conn, pending, daily)
         return ApplyOutcome(len(batch), events)
+
+    def _insert_events(self, conn: sa.Connection, events: list[ColumnEvent]) -> None:
+        if not self._pg:  # every column is "new" in a first round: this can be every row
+            instant = _SqliteInstants()
+            conn.exec_driver_sql(_SQLITE_INSERT_EVENT, [
+                (e.account_id, e.column_path, instant(e.at), e.old_status, e.new_status, e.reason,
+                 e.http_status, e.run_id) for e in events])
+            return
+        self._bulk_insert(conn, column_events, [
+            {"account_id": e.account_id, "column_path": e.column_path, "at": e.at, "old_status": e.old_status,
+             "new_status": e.new_status, "reason": e.reason, "http_status": e.http_status, "run_id": e.run_id}
+            for e in events])
 
     def _load_pending(self, conn: sa.Connection, batch: list[ColumnResult]) -> dict[tuple[str, str], _Pending]:
         keys = {(r.account_id, r.column_path) for r in batch}
         pending: dict[tuple[str, str], _Pending] = {}
         account_ids = sorted({a for a, _ in keys})
         for chunk in _chunks(account_ids):
+            if not self._pg:  # the driver's plain tuples: this runs for every column every round
+                sql = (f"SELECT id, account_id, column_path, status FROM column_state "
+                       f"WHERE account_id IN ({', '.join('?' * len(chunk))})")
+                for id_, account_id, column_path, status in conn.exec_driver_sql(sql, tuple(chunk)):
+                    key = (account_id, column_path)
+                    if key in keys:
+                        pending[key] = _Pending(id=id_, status=status)
+                continue
             query = sa.select(column_state.c.id, column_state.c.account_id, column_state.c.column_path,
                               column_state.c.status).where(column_state.c.account_id.in_(chunk))
             if self._pg:
@@ -434,6 +447,8 @@ class Store:
         return pending
 
     def _write_states(self, conn: sa.Connection, pending: dict[tuple[str, str], _Pending]) -> None:
+        if not self._pg:
+            return self._write_states_sqlite(conn, pending)
         new_keys = {k for k, p in pending.items() if p.id is None}
         if new_keys:
             rows = []
@@ -495,6 +510,8 @@ class Store:
         pending: dict[tuple[str, str], _Pending],
         daily: dict[tuple[date, tuple[str, str]], _DayCounts],
     ) -> None:
+        if not self._pg:
+            return self._write_daily_sqlite(conn, pending, daily)
         rows = [
             {
                 "day": day,
@@ -517,6 +534,58 @@ class Store:
             )
 
         self._bulk_insert(conn, column_daily, rows, conflict=on_conflict)
+
+    # SQLite: the same writes as plain driver executemany over tuples. SQLAlchemy's per-row
+    # parameter processing cost ~30 us a column (measured: bench/bench_columns.py), more than
+    # the SQL itself; the statements and value formats below are those SQLAlchemy emits.
+
+    def _write_states_sqlite(self, conn: sa.Connection, pending: dict[tuple[str, str], _Pending]) -> None:
+        instant = _SqliteInstants()
+        new_keys = [k for k, p in pending.items() if p.id is None and p.last is not None]
+        if new_keys:
+            rows = []
+            for key in new_keys:
+                p = pending[key]
+                r = p.last
+                assert r is not None
+                rows.append((r.account_id, r.column_path, r.type, r.target, r.status, r.consecutive_failures,
+                             instant(r.first_failure_at), instant(r.checked_at), instant(p.change_at),
+                             r.reason, r.http_status, r.elapsed_ms))
+            conn.exec_driver_sql(_SQLITE_INSERT_STATE, rows)
+            wanted = set(new_keys)  # read the ids back: executemany returns none
+            for chunk in _chunks(sorted({a for a, _ in new_keys})):
+                sql = (f"SELECT id, account_id, column_path FROM column_state "
+                       f"WHERE account_id IN ({', '.join('?' * len(chunk))})")
+                for id_, account_id, column_path in conn.exec_driver_sql(sql, tuple(chunk)):
+                    key = (account_id, column_path)
+                    if key in wanted:
+                        pending[key].id = id_
+        fresh = set(new_keys)
+        updates = []
+        for key, p in pending.items():
+            r = p.last
+            if r is None or key in fresh:
+                continue
+            updates.append((r.type, r.target, r.status, r.consecutive_failures, instant(r.first_failure_at),
+                            instant(r.checked_at), r.reason, r.http_status, r.elapsed_ms,
+                            instant(p.change_at), p.id))
+        if updates:
+            conn.exec_driver_sql(_SQLITE_UPDATE_STATE, updates)
+
+    def _write_daily_sqlite(
+        self,
+        conn: sa.Connection,
+        pending: dict[tuple[str, str], _Pending],
+        daily: dict[tuple[date, tuple[str, str]], _DayCounts],
+    ) -> None:
+        rows = []
+        for (day, key), c in daily.items():
+            n = c.counts
+            rows.append((day.isoformat(), pending[key].id, c.checks, n["ok"], n["failing"], n["broken"],
+                         n["unverifiable"], n["error"], c.max_elapsed_ms))
+        rows.sort(key=lambda row: (row[0], row[1]))  # clustered key order
+        if rows:
+            conn.exec_driver_sql(_SQLITE_UPSERT_DAILY, rows)
 
     def _bulk_insert(
         self,
@@ -1098,6 +1167,49 @@ _STATE_FIELDS = (
     "http_status",
     "elapsed_ms",
 )
+
+
+_SQLITE_INSERT_STATE = (
+    "INSERT INTO column_state (account_id, column_path, type, target, status, consecutive_failures, "
+    "first_failure_at, last_checked_at, last_change_at, reason, http_status, elapsed_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_INSERT_EVENT = (
+    "INSERT INTO column_events (account_id, column_path, at, old_status, new_status, reason, http_status, run_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# Status unchanged in this batch (change_at NULL): keep the time of the last real change.
+_SQLITE_UPDATE_STATE = (
+    "UPDATE column_state SET type = ?, target = ?, status = ?, consecutive_failures = ?, first_failure_at = ?, "
+    "last_checked_at = ?, reason = ?, http_status = ?, elapsed_ms = ?, "
+    "last_change_at = coalesce(?, last_change_at) WHERE id = ?"
+)
+_SQLITE_UPSERT_DAILY = (
+    "INSERT INTO column_daily (day, column_id, checks, ok, failing, broken, unverifiable, error, max_elapsed_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (day, column_id) DO UPDATE SET "
+    + ", ".join(f"{c} = column_daily.{c} + excluded.{c}" for c in ("checks", *COLUMN_STATUSES))
+    # SQLite's two-argument max() is NULL if either is: as Store._greatest
+    + ", max_elapsed_ms = max(coalesce(column_daily.max_elapsed_ms, excluded.max_elapsed_ms), "
+    "coalesce(excluded.max_elapsed_ms, column_daily.max_elapsed_ms))"
+)
+
+
+class _SqliteInstants:
+    """Aware datetimes as the store keeps them in SQLite (UTCDateTime: naive UTC text in
+    SQLAlchemy's format), converted once per distinct value."""
+
+    def __init__(self) -> None:
+        self._text: dict[datetime, str] = {}
+
+    def __call__(self, value: datetime | None) -> str | None:
+        if value is None:
+            return None
+        text = self._text.get(value)
+        if text is None:
+            u = _aware("instant", value)
+            text = self._text[value] = (f"{u.year:04d}-{u.month:02d}-{u.day:02d} "
+                                        f"{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{u.microsecond:06d}")
+        return text
 
 
 def _unnest(columns: Sequence[tuple[str, Any]], rows: Sequence[dict[str, Any]]) -> Any:

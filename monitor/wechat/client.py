@@ -160,6 +160,9 @@ class AccountAPI:
 
     async def token(self) -> str:
         cache = self.api.tokens
+        value = cache.get(self.appid, self.api.now())
+        if value:  # the common case: no lock needed to read a fresh token
+            return value
         async with cache.lock(self.appid):
             value = cache.get(self.appid, self.api.now())
             if value:

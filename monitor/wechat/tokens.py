@@ -30,7 +30,10 @@ class TokenCache:
         self._locks: dict[str, asyncio.Lock] = {}
 
     def lock(self, appid: str) -> asyncio.Lock:
-        return self._locks.setdefault(appid, asyncio.Lock())
+        lock = self._locks.get(appid)
+        if lock is None:
+            lock = self._locks[appid] = asyncio.Lock()
+        return lock
 
     def get(self, appid: str, now: datetime) -> str | None:
         cached = self._tokens.get(appid)

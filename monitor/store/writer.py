@@ -1,0 +1,199 @@
+"""Where a columns round's results are written: a worker thread, or a writer process.
+
+A round hands batches of :class:`ColumnResult` to a writer and goes on checking;
+one batch is in flight at a time, so memory stays bounded. Both writers call the
+same :meth:`Store.apply_column_results`; they differ only in where it runs.
+
+Why a process for big rounds: folding a batch into the store is Python work
+(~20 us a column). In a thread it contends with the event loop for the GIL, and
+SQLite gives the GIL up and takes it back on every row, which measured slower than
+not overlapping at all (bench/bench_columns.py). In a process of its own it runs on
+another core. Starting one costs about a second, so small rounds use the thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import operator
+import os
+import signal
+import socket
+import subprocess
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from monitor.errors import WxmonError
+from monitor.store.records import ColumnResult
+
+PROCESS_WRITER_MIN_ACCOUNTS = 2000  # below this a round is too short to repay starting a process
+
+
+class WriterFailed(WxmonError):
+    """The writer could not store a batch (the message names why, never a secret)."""
+
+
+class ColumnWriter(Protocol):
+    async def submit(self, batch: Sequence[ColumnResult], run_id: int | None) -> None:
+        """Hand over one batch; returns once the previous batch is stored (raises if it failed)."""
+
+    async def drain(self) -> None:
+        """Wait until every batch handed over is stored (raises if one failed)."""
+
+
+class ThreadWriter:
+    """Writes in the event loop's default executor; the round waits for each batch."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    async def submit(self, batch: Sequence[ColumnResult], run_id: int | None) -> None:
+        batch = list(batch)
+        await asyncio.get_running_loop().run_in_executor(
+            None, lambda: self._store.apply_column_results(batch, run_id=run_id))
+
+    async def drain(self) -> None:
+        return None
+
+
+class ProcessWriter:
+    """A child process with its own connection to the store, fed batches over a pipe.
+
+    Start once (the daemon keeps it across rounds), :meth:`close` when done. If the child
+    dies, the batch in flight and later ones fail with :class:`WriterFailed`; nothing
+    half-written stays behind (each batch is one transaction).
+    """
+
+    def __init__(self, store_url: str) -> None:
+        self._store_url = store_url  # may hold a password: passed to the child, never logged
+        self._proc: Any = None
+        self._conn: Any = None
+        self._in_flight: asyncio.Future[Any] | None = None
+
+    def start(self) -> "ProcessWriter":
+        # A plain child interpreter (not multiprocessing's spawn, which re-imports the caller's
+        # __main__), talking over a socket pair with multiprocessing's message framing.
+        parent, child = socket.socketpair()
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "monitor.store.writer", str(child.fileno())],
+                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=env)
+        finally:
+            child.close()
+        self._conn = Connection(parent.detach())
+        try:
+            self._conn.send(self._store_url)
+            self._expect(self._conn.recv())  # the child opened the store
+        except (EOFError, OSError):
+            self.close()
+            raise WriterFailed("the store writer process exited while starting") from None
+        except WriterFailed:
+            self.close()
+            raise
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and self._conn is not None
+
+    async def submit(self, batch: Sequence[ColumnResult], run_id: int | None) -> None:
+        await self.drain()
+        if self._conn is None:
+            raise WriterFailed("the store writer is closed")
+        rows = [_as_tuple(r) for r in batch]  # plain tuples pickle ~7x faster than the dataclasses
+        try:
+            self._conn.send((rows, run_id))
+        except (BrokenPipeError, OSError):
+            raise WriterFailed("the store writer process is gone") from None
+        self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._conn.recv)
+
+    async def drain(self) -> None:
+        if self._in_flight is None:
+            return
+        future, self._in_flight = self._in_flight, None
+        try:
+            answer = await future
+        except (EOFError, OSError):
+            raise WriterFailed("the store writer process died before storing a batch") from None
+        except asyncio.CancelledError:
+            # A reader thread may still wait on the pipe: this writer cannot be trusted with
+            # another batch. Its batch in flight either commits whole or not at all.
+            self._abandon()
+            raise
+        self._expect(answer)
+
+    def _abandon(self) -> None:
+        """Stop using this writer at once; the child finishes its batch, sees EOF and exits."""
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError):
+                self._conn.send(None)
+            self._conn.close()
+            self._conn = None
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=30)  # a batch in flight commits first
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait(timeout=5)
+            self._proc = None
+
+    @staticmethod
+    def _expect(answer: Any) -> None:
+        if not (isinstance(answer, tuple) and answer and answer[0] == "ok"):
+            detail = answer[1] if isinstance(answer, tuple) and len(answer) > 1 else repr(answer)
+            raise WriterFailed(f"the store writer failed: {detail}")
+
+
+_as_tuple = operator.attrgetter(*ColumnResult.__dataclass_fields__)  # field order, as ColumnResult(*row) takes
+
+
+def _serve(conn: Any) -> None:
+    """The child: open the store, apply each batch, answer ("ok", n) or ("error", why)."""
+    from monitor.store.store import Store, _first_line
+
+    # The parent decides when we stop (it closes the socket; EOF ends us): a Ctrl-C or a
+    # service stop reaching the whole process group must not cut a batch short.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        store_url = conn.recv()
+    except EOFError:
+        return
+    try:
+        store = Store.open(store_url, migrate_schema=False)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        conn.send(("error", f"cannot open the store: {type(exc).__name__}: {_first_line(exc)}"))
+        return
+    try:
+        conn.send(("ok", 0))
+        while True:
+            try:
+                message = conn.recv()
+            except EOFError:  # the parent went away
+                return
+            if message is None:
+                return
+            rows, run_id = message
+            try:
+                outcome = store.apply_column_results([ColumnResult(*row) for row in rows], run_id=run_id)
+            except Exception as exc:  # noqa: BLE001 - reported to the parent
+                conn.send(("error", f"{type(exc).__name__}: {_first_line(exc)}"))
+            else:
+                conn.send(("ok", outcome.applied))
+    finally:
+        store.close()
+
+
+if __name__ == "__main__":
+    _serve(Connection(int(sys.argv[1])))
