@@ -297,24 +297,31 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     markers = tuple(ctx.config.checks.soft404_markers) or DEFAULT_SOFT404
     gate = HealthGate(ctx.pages, ctx.canary_urls)
     now = ctx.now()
-    previous = {(s.account_id, s.column_path): s for s in ctx.store.get_column_states()}
-    known_by_account: dict[str, list[Any]] = {}
-    for state in previous.values():
-        known_by_account.setdefault(state.account_id, []).append(state)
+    # The previous round's column states, read per account and only when needed (a failure, an
+    # unreadable menu, the monitor offline): in a healthy round that is almost never. Each
+    # account's results reach the store after this round read its states, never before.
+    known: dict[str, dict[str, Any]] = {}
+
+    def known_columns(account_id: str) -> dict[str, Any]:
+        states = known.get(account_id)
+        if states is None:
+            states = known[account_id] = {s.column_path: s for s in ctx.store.get_column_states(account_id)}
+        return states
+
     online = await gate.healthy()
     rows: list[dict[str, Any]] = []
     pending: list[ColumnResult] = []
     limit = asyncio.Semaphore(max(8, ctx.config.checks.concurrency * 2))
 
     def track_of(key: tuple[str, str]) -> ColumnTrack | None:
-        s = previous.get(key)
+        s = known_columns(key[0]).get(key[1])
         return ColumnTrack(s.status, s.consecutive_failures, s.first_failure_at) if s else None  # type: ignore[arg-type]
 
     async def one_account(account: Any) -> list[Check]:
         async with limit:
             if not online:
                 return [Check(_known_column(s), "error", "监测端网络异常，本轮未检查")
-                        for s in known_by_account.get(account.id, ())]
+                        for s in known_columns(account.id).values()]
             columns, why = await _menu_columns(ctx, account)
             checks = list(await asyncio.gather(*(check_column(c, ctx.pages, gate, markers) for c in columns)))
             if any(c.outcome in NEEDS_HISTORY for c in checks):
@@ -323,19 +330,20 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
                 # Keep watching the columns we knew: they are unknown this round, not gone.
                 seen = {c.path for c in columns}
                 checks += [Check(_known_column(s), "error", why.reason)
-                           for s in known_by_account.get(account.id, ()) if s.column_path not in seen]
+                           for s in known_columns(account.id).values() if s.column_path not in seen]
             if why is not None:
                 rows.append(_row(why, why.outcome))
             return checks
 
-    # Batches go to the store writer (a thread, or a process for big rounds) while checking goes on.
-    writer = await ctx.column_writer(len(accounts))
+    # Batches go to the store writer (a thread, or a process for big rounds) while checking goes
+    # on; a writer process starts while the first accounts are checked.
+    writer_ready = asyncio.ensure_future(ctx.column_writer(len(accounts)))
 
     async def flush() -> None:
         if pending:
             batch = list(pending)
             pending.clear()
-            await writer.submit(batch, run_id)
+            await (await writer_ready).submit(batch, run_id)
 
     def launch(start: int) -> tuple[Sequence[Any], list[asyncio.Task[list[Check]]]]:
         chunk = accounts[start:start + FLUSH_ACCOUNTS]
@@ -371,8 +379,10 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
                         elapsed_ms=check.elapsed_ms, consecutive_failures=track.consecutive_failures,
                         first_failure_at=track.first_failure_at))
             await flush()
-        await writer.drain()  # every batch stored before the round ends
+        await (await writer_ready).drain()  # every batch stored before the round ends
     finally:
+        if not writer_ready.done():
+            writer_ready.cancel()
         if upcoming is not None:  # the round failed or was cancelled
             for task in upcoming[1]:
                 task.cancel()

@@ -70,14 +70,15 @@ class ProbeContext:
             return ThreadWriter(self.store)
         if self._process_writer is not None and self._process_writer.alive:
             return self._process_writer
-        writer = ProcessWriter(self.store.url_for_child_process())
+        writer = self._process_writer = ProcessWriter(self.store.url_for_child_process())  # aclose() closes it
         try:
-            self._process_writer = await asyncio.get_running_loop().run_in_executor(None, writer.start)
+            await asyncio.get_running_loop().run_in_executor(None, writer.start)
         except (WriterFailed, OSError) as exc:
             log.warning("store writer process unavailable (%s); writing from a thread", exc)
+            self._process_writer = None
             writer.close()
             return ThreadWriter(self.store)
-        return self._process_writer
+        return writer
 
     def now(self) -> datetime:
         return self.clock.now()

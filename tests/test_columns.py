@@ -5,10 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from datetime import datetime, timedelta
-
-import pytest
 
 from emulator.scenario import load_scenario
 from monitor.cli import main

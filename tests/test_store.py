@@ -14,7 +14,6 @@ from alembic.runtime.migration import MigrationContext
 from monitor import clock
 from monitor.store import (
     Account,
-    ColumnResult,
     ContentItem,
     FollowerDay,
     NotFound,

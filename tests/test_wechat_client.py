@@ -168,6 +168,27 @@ def test_own_budget_keeps_calls_for_the_account(emulator):
     assert transport.count("/cgi-bin/freepublish/batchget") == 1
 
 
+def test_budgets_reset_at_shanghai_midnight_and_old_days_are_not_kept():
+    from datetime import datetime, timedelta
+
+    from monitor.clock import SHANGHAI, VirtualClock
+
+    clock = VirtualClock(datetime(2023, 9, 30, 23, 50, tzinfo=SHANGHAI))
+    book = QuotaBook(budgets={"cgi-bin/freepublish/batchget": 2}, clock=clock)
+    for appid in ("wx1", "wx2"):
+        book.spend(appid, "cgi-bin/freepublish/batchget")
+        book.spend(appid, "cgi-bin/freepublish/batchget")
+    assert book.blocked_until("wx1", "cgi-bin/freepublish/batchget") == datetime(2023, 10, 1, tzinfo=SHANGHAI)
+    clock.set(datetime(2023, 10, 1, 0, 0, tzinfo=SHANGHAI))  # midnight in Shanghai, 16:00 UTC
+    assert book.blocked_until("wx1", "cgi-bin/freepublish/batchget") is None
+    assert book.used_today("wx1", "cgi-bin/freepublish/batchget") == 0
+    book.spend("wx1", "cgi-bin/freepublish/batchget")
+    for day in range(1, 40):  # a daemon running for weeks keeps one day of counts
+        clock.set(datetime(2023, 10, 1, 9, tzinfo=SHANGHAI) + timedelta(days=day))
+        book.spend("wx1", "cgi-bin/freepublish/batchget")
+    assert len(book._used) == 1 and book.used_today("wx1", "cgi-bin/freepublish/batchget") == 1
+
+
 @pytest.mark.parametrize(
     ("kind", "endpoint", "error", "blames"),
     [

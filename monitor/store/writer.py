@@ -107,11 +107,17 @@ class ProcessWriter:
         if self._conn is None:
             raise WriterFailed("the store writer is closed")
         rows = [_as_tuple(r) for r in batch]  # plain tuples pickle ~7x faster than the dataclasses
+        # Pickling and writing ~0.5 MB to the socket (it blocks until the child has read it) happen
+        # in a thread, so the event loop goes on with the round meanwhile.
+        self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._exchange, self._conn, rows, run_id)
+
+    @staticmethod
+    def _exchange(conn: Connection, rows: list[tuple[Any, ...]], run_id: int | None) -> Any:
         try:
-            self._conn.send((rows, run_id))
-        except (BrokenPipeError, OSError):
-            raise WriterFailed("the store writer process is gone") from None
-        self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._conn.recv)
+            conn.send((rows, run_id))
+        except OSError:  # BrokenPipeError and the like
+            return ("error", "the store writer process is gone")
+        return conn.recv()
 
     async def drain(self) -> None:
         if self._in_flight is None:

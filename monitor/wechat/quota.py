@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from monitor.clock import SHANGHAI, Clock, get_clock
 
@@ -27,15 +27,30 @@ def next_shanghai_midnight(at: datetime) -> datetime:
 
 
 class QuotaBook:
+    """Calls made today per (account, endpoint), today's exhausted endpoints.
+
+    Only the current Shanghai day is kept: a daemon runs for months, and per-day keys
+    for thousands of accounts would grow without end.
+    """
+
     def __init__(self, budgets: dict[str, int] | None = None, clock: Clock | None = None) -> None:
         self.budgets = dict(DEFAULT_BUDGETS if budgets is None else budgets)
         self._clock = clock
-        self._used: dict[tuple[str, str, date], int] = defaultdict(int)
+        self._used: dict[tuple[str, str], int] = defaultdict(int)
+        self._day_start: datetime | None = None  # the Shanghai day _used counts
+        self._day_end: datetime | None = None
         self._exhausted_until: dict[tuple[str, str], datetime] = {}
         self._lock = threading.Lock()
 
     def _now(self) -> datetime:
         return (self._clock or get_clock()).now()
+
+    def _roll(self, now: datetime) -> None:
+        """Start counting a new day when ``now`` left the one counted (call with the lock held)."""
+        if self._day_start is None or not self._day_start <= now < self._day_end:  # type: ignore[operator]
+            self._day_end = next_shanghai_midnight(now)
+            self._day_start = self._day_end - timedelta(days=1)
+            self._used.clear()
 
     def blocked_until(self, appid: str, endpoint: str) -> datetime | None:
         """When calls may resume, or None if a call may be made now."""
@@ -45,20 +60,23 @@ class QuotaBook:
             if until and until > now:
                 return until
             budget = self.budgets.get(endpoint)
-            day = now.astimezone(SHANGHAI).date()
-            if budget is not None and self._used[(appid, endpoint, day)] >= budget:
-                return next_shanghai_midnight(now)
+            if budget is not None:
+                self._roll(now)
+                if self._used[(appid, endpoint)] >= budget:
+                    return self._day_end
         return None
 
     def spend(self, appid: str, endpoint: str) -> None:
-        day = self._now().astimezone(SHANGHAI).date()
+        now = self._now()
         with self._lock:
-            self._used[(appid, endpoint, day)] += 1
+            self._roll(now)
+            self._used[(appid, endpoint)] += 1
 
     def used_today(self, appid: str, endpoint: str) -> int:
-        day = self._now().astimezone(SHANGHAI).date()
+        now = self._now()
         with self._lock:
-            return self._used[(appid, endpoint, day)]
+            self._roll(now)
+            return self._used.get((appid, endpoint), 0)
 
     def mark_exhausted(self, appid: str, endpoint: str) -> datetime:
         until = next_shanghai_midnight(self._now())
