@@ -159,5 +159,6 @@ class Daemon:
             config = config.model_copy(update={"store": self.ctx.config.store})
         self.ctx.config = config
         self.ctx.calendar = config.work_calendar()
+        self.ctx.menus.clear()  # an account's appid may have changed: read menus afresh
         self._install_jobs()
         log.info("configuration reloaded: %d accounts", len(config.accounts))
