@@ -311,7 +311,9 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     online = await gate.healthy()
     rows: list[dict[str, Any]] = []
     pending: list[ColumnResult] = []
-    limit = asyncio.Semaphore(max(8, ctx.config.checks.concurrency * 2))
+    # An account's columns are checked one after another (one request at a time to its site, and no
+    # task per column); enough accounts run at once to keep the fetcher's slots busy.
+    limit = asyncio.Semaphore(max(8, ctx.config.checks.concurrency * 4))
 
     def track_of(key: tuple[str, str]) -> ColumnTrack | None:
         s = known_columns(key[0]).get(key[1])
@@ -323,7 +325,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
                 return [Check(_known_column(s), "error", "监测端网络异常，本轮未检查")
                         for s in known_columns(account.id).values()]
             columns, why = await _menu_columns(ctx, account)
-            checks = list(await asyncio.gather(*(check_column(c, ctx.pages, gate, markers) for c in columns)))
+            checks = [await check_column(c, ctx.pages, gate, markers) for c in columns]
             if any(c.outcome in NEEDS_HISTORY for c in checks):
                 ctx.menus.pop(account.id, None)  # read the menu again next round before confirming
             if why is not None and why.outcome == "error":
