@@ -7,14 +7,16 @@ Three processes are measured against one emulator process (so the server never
 shares the GIL with the measured client):
 
 1. the emulator (``generate_bulk(accounts, columns, seed)``) on 127.0.0.1, free port;
-2. wxmon in a child process: a temporary accounts.yaml and SQLite store, two rounds of
+2. wxmon in a child process: a temporary accounts.yaml and SQLite store, three rounds of
    ``run_probe(ctx, "columns", accounts)`` on one ProbeContext, as the daemon runs them:
-   a cold first round (stable_token and get_current_selfmenu_info for every account,
-   every column new to the store, the store writer process started) and a steady one
-   right after (tokens and menus cached, menus of accounts with failures read again,
-   column states updated). Both include discovery, page checks, verdicts, confirmation
-   and the batched store writes (in wxmon's store writer process, whose CPU is counted).
-   Then a separate discovery-only pass. Peak RSS is the child's own ``ru_maxrss``;
+   cold (the first after a start: stable_token and get_current_selfmenu_info for every
+   account, every column new to the store, the store writer process started), steady (the
+   next: tokens and menus cached; only accounts with a failure read their menu again) and
+   later (the clock LATER_H hours on: tokens expired, the menus then due read again, about
+   a third of them with the default menu_refresh_minutes). Each round includes discovery,
+   page checks, verdicts, confirmation and the batched store writes (in wxmon's store
+   writer process, whose CPU is counted). Then a separate discovery-only pass. Peak RSS
+   is the child's own ``ru_maxrss``;
 3. in this process: a bare aiohttp GET + keyword loop over the same URLs, before and after
    wxmon (the faster of the two is the baseline), then, when
    the Debian package is installed, blackbox_exporter driven through ``/probe``.
@@ -26,7 +28,7 @@ rate. Nothing here is a product dependency; blackbox_exporter is only a comparis
 Every phase also prints CPU use (% of one core) of each process and of the whole machine:
 on a 2-core machine the emulator takes a share of the CPU the client needs, and other load
 on the machine ("rest of machine") skews throughput; client CPU per check is the figure
-least sensitive to that. ``--profile`` cProfiles the wxmon round (try --accounts 2000).
+least sensitive to that. ``--profile`` cProfiles the cold round (try --accounts 2000).
 The child calls ``monitor.runner.tune_gc()`` once after loading the config, as the CLI does.
 """
 
@@ -50,6 +52,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +67,10 @@ SECRET_ENV_PREFIX = "WXMON_BENCH_SECRET_"
 TARGET_BARE = 0.6  # wxmon >= 0.6x the bare loop
 TARGET_BLACKBOX = 1.5  # wxmon >= 1.5x blackbox_exporter
 TARGET_RSS_MB = 500.0  # wxmon's round peak memory
+# The daemon's rounds: the first after a start (cold), the next (steady: tokens and menus cached),
+# and one LATER_H hours on (tokens expired; the menus due, ~1/3 of accounts, read again).
+ROUNDS = ("cold", "steady", "later")
+LATER_H = 4
 
 
 # -- process plumbing ------------------------------------------------------------------
@@ -227,6 +234,16 @@ def build_fetcher(concurrency: int) -> Any:
     return PageFetcher(concurrency=concurrency, per_host=concurrency, per_host_rate=None, timeout_s=15)
 
 
+class ShiftedClock:
+    """Real time plus a shift the bench sets: the "later" round runs LATER_H hours on."""
+
+    def __init__(self) -> None:
+        self.shift = timedelta(0)
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc) + self.shift
+
+
 class GcTimer:
     """Time the cyclic garbage collector's passes (all threads) while installed."""
 
@@ -254,7 +271,9 @@ class GcTimer:
 
 
 async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
-    from monitor.clock import to_local
+    import aiohttp
+
+    from monitor.clock import set_clock, to_local
     from monitor.config import load_config
     from monitor.runner import run_probe, select_accounts, tune_gc
     from monitor.store import Store
@@ -268,13 +287,26 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
     config = load_config(config_path, check_env=True)
     out["load_config_s"] = time.perf_counter() - t
     tune_gc()  # as the CLI/daemon/demo do, once after loading the config
+    clock = ShiftedClock()
+    set_clock(clock)
     store = Store.open(config.store_url)
-    ctx = ProbeContext.open(config, store, pages=build_fetcher(concurrency))
+    api_calls: collections.Counter[str] = collections.Counter()  # endpoint -> requests, this round
+
+    async def count_call(_session: Any, _ctx: Any, params: Any) -> None:
+        api_calls[params.url.path.rsplit("/", 1)[-1]] += 1
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(count_call)
+    api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock, trace_configs=[trace])
+    ctx = ProbeContext.open(config, store, pages=build_fetcher(concurrency), clock=clock, api=api)
     accounts = select_accounts(config, None)
     out["rss_before_round_mb"] = maxrss_mb()
     out["rounds"] = []
     try:
-        for label in ("cold", "steady"):
+        for label in ROUNDS:
+            if label == "later":
+                clock.shift = timedelta(hours=LATER_H)
+            api_calls.clear()
             profiler = None
             if profile is not None and label == "cold":
                 import cProfile
@@ -305,7 +337,7 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
                 "status_counts": dict(collections.Counter(r["status"] for r in rows)),
                 "not_ok": sorted(f"{r['account']}|{r['column']}|{r['status']}|{r['reason']}"
                                  for r in rows if r["status"] != "ok"),
-                "rss_mb": maxrss_mb(),
+                "rss_mb": maxrss_mb(), "api_calls": dict(api_calls),
             })
             if label == "cold":
                 (workdir / "targets.txt").write_text("".join(r["target"] + "\n" for r in view), encoding="utf-8")
@@ -313,7 +345,7 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
         out["rss_after_round_mb"] = maxrss_mb()
         out["store_column_states"] = len(store.get_column_states())
         today = to_local(ctx.now()).date()
-        daily = store.column_totals_between(today, today)
+        daily = store.column_totals_between(today - timedelta(days=1), today)
         out["store_checks"] = sum(t.checks for t in daily)
     finally:
         await ctx.aclose()
@@ -633,7 +665,8 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
     print()
     print("=" * 78)
     print("wxmon rounds (run_probe 'columns': discovery + checks + verdicts + store writes), one process,")
-    print("as the daemon runs them: a cold first round, then a steady one (tokens and menus cached)")
+    print("as the daemon runs them: cold (first after a start), steady (the next: tokens and menus cached),")
+    print(f"later ({LATER_H} h on: tokens expired, the menus due read again)")
     print(f"  load_config {w['load_config_s']:.1f} s (not timed)")
     n_expected = len(expected)
     for rnd in w["rounds"]:
@@ -642,6 +675,8 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
         profiled = "  (under cProfile: slowed down, not comparable)" if args.profile and rnd["label"] == "cold" else ""
         print(f"  {rnd['label']} round: {rnd['view_checks']} page checks in {rnd['round_s']:.2f} s -> "
               f"{rnd['rate']:,.0f} checks/s{profiled}")
+        calls = ", ".join(f"{k} {v}" for k, v in sorted(rnd["api_calls"].items())) or "none"
+        print(f"    API calls: {calls}")
         print(f"    statuses {rnd['status_counts']}, run {rnd['run_status']}; not-ok columns match the scenario's "
               f"{n_expected} broken pages: {'yes' if not_ok == expected else f'NO (got {len(not_ok)})'}")
         print(f"    {format_cpu(rnd['cpu'])}{contention(rnd['cpu'])}")
@@ -649,7 +684,7 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
             / max(1, rnd["view_checks"]) * 1e6
         rnd["cpu_us"] = cpu_us
         print(f"    CPU per page check, wxmon + its store writer: {cpu_us:.0f} us; cyclic GC {sum(rnd['gc_s']):.2f} s")
-    print(f"  store after both rounds: column_state rows {w['store_column_states']}, checks recorded today "
+    print(f"  store after the rounds: column_state rows {w['store_column_states']}, checks recorded "
           f"{w['store_checks']}")
     print(f"  discovery alone, after the rounds (stable_token + get_current_selfmenu_info, {args.accounts} "
           f"accounts, {max(8, 2 * C)} at once): {w['discovery_s']:.2f} s, "
@@ -683,7 +718,7 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
                   f"{verdict(r_bb >= TARGET_BLACKBOX)}")
         else:
             print(f"wxmon {rnd['label']:6s} / blackbox_exporter = n/a (not installed)")
-    print(f"wxmon peak RSS (round child, ru_maxrss after both rounds) = {rss:.0f} MB   target < {TARGET_RSS_MB:.0f} MB   "
+    print(f"wxmon peak RSS (round child, ru_maxrss after the rounds) = {rss:.0f} MB   target < {TARGET_RSS_MB:.0f} MB   "
           f"{verdict(rss < TARGET_RSS_MB)}   (before the round: {w['rss_before_round_mb']:.0f} MB)")
     print(f"bench process peak RSS (bare loop, blackbox driver) = {maxrss_mb():.0f} MB")
     print("=" * 78)
