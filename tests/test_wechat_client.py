@@ -189,6 +189,22 @@ def test_budgets_reset_at_shanghai_midnight_and_old_days_are_not_kept():
     assert len(book._used) == 1 and book.used_today("wx1", "cgi-bin/freepublish/batchget") == 1
 
 
+def test_calls_waiting_for_a_connection_do_not_run_down_their_timeout(emulator):
+    """More calls than connections: each call's timeout starts when it gets a connection."""
+    acct = account_of(emulator)
+    fault(emulator, account=acct.id, endpoint="cgi-bin/get_current_selfmenu_info", kind="slow", delay_s=0.4)
+
+    async def go():
+        async with make_api(emulator, timeout=1.0, max_connections=1, retry=RetryPolicy(attempts=1)) as api:
+            client = api.account(acct.appid, acct.secret)
+            await client.token()
+            return await asyncio.gather(*(client.get_current_selfmenu_info() for _ in range(4)),
+                                        return_exceptions=True)
+
+    answers = run(go())  # one at a time: ~1.6 s in all, each call 0.4 s once connected
+    assert [type(a).__name__ for a in answers] == ["dict"] * 4
+
+
 @pytest.mark.parametrize(
     ("kind", "endpoint", "error", "blames"),
     [

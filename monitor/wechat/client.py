@@ -70,6 +70,9 @@ class WeChatAPI:
         self._max_connections = max_connections
         self._trace_configs = trace_configs
         self._http: aiohttp.ClientSession | None = None
+        # Calls beyond the pool wait here, not in aiohttp's connector queue: a wait there counts
+        # against the call's timeout (a round has more accounts in progress than connections).
+        self._gate: asyncio.Semaphore | None = None
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
@@ -86,6 +89,7 @@ class WeChatAPI:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        self._gate = None
 
     async def __aenter__(self) -> "WeChatAPI":
         return self
@@ -123,8 +127,11 @@ class WeChatAPI:
         url = f"{self.api_base}/{endpoint}"
         content = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json"} if content is not None else None
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self._max_connections)
         try:
-            async with self._client().request(method, url, params=params, data=content, headers=headers) as resp:
+            async with self._gate, self._client().request(
+                    method, url, params=params, data=content, headers=headers) as resp:
                 status, raw = resp.status, await resp.read()
         except asyncio.TimeoutError:
             raise E.NetworkError("timed out", endpoint=endpoint) from None
