@@ -208,11 +208,7 @@ def _mark_sent(ctx: ProbeContext, q: Inquiry, sent_at: datetime, ref: str) -> In
 def _claim(ctx: ProbeContext, q: Inquiry, attempt_at: datetime) -> Inquiry | None:
     """Write the send marker, unless someone else changed the row since we read it.
     Committed before the send: a crash after this point can never lead to a blind resend."""
-    with ctx.store.transaction():
-        current = ctx.store.get_inquiry(q.id)
-        if current.state != "scheduled" or current.channel_ref != q.channel_ref:
-            return None
-        return ctx.store.update_inquiry(q.id, channel_ref=PENDING + attempt_at.isoformat())
+    return ctx.store.claim_inquiry(q.id, expected_ref=q.channel_ref, claim_ref=PENDING + attempt_at.isoformat())
 
 
 async def _delivery_evidence(ctx: ProbeContext, account: Account, chan: Channel, q: Inquiry,

@@ -288,6 +288,36 @@ def test_create_inquiry_is_idempotent_per_window(store: Store) -> None:
     assert store.find_inquiry("acc-b", "2023-W27") is None
 
 
+def test_of_processes_racing_to_claim_an_inquiry_exactly_one_wins(store: Store, store_url: str) -> None:
+    """The send marker: on PostgreSQL too (READ COMMITTED), only one claimant may send."""
+    q, _ = store.create_inquiry("acc-a", "2023-W27", channel="emulator", question="q")
+    racers = 6
+    start = threading.Barrier(racers)
+    won: list[str] = []
+    errors: list[BaseException] = []
+
+    def race(i: int) -> None:
+        try:
+            with Store.open(store_url) as own:  # a connection of its own, as another process has
+                start.wait()
+                if own.claim_inquiry(q.id, expected_ref=None, claim_ref=f"pending:{i}") is not None:
+                    won.append(f"pending:{i}")
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(won) == 1
+    assert store.get_inquiry(q.id).channel_ref == won[0]
+    # A stale reader (expecting the old marker) loses too; a sent inquiry cannot be claimed.
+    assert store.claim_inquiry(q.id, expected_ref=None, claim_ref="pending:late") is None
+    store.update_inquiry(q.id, state="sent", channel_ref="msg-1")
+    assert store.claim_inquiry(q.id, expected_ref="msg-1", claim_ref="pending:again") is None
+
+
 def test_update_inquiry_and_open_inquiries(store: Store, vclock: clock.VirtualClock) -> None:
     a, _ = store.create_inquiry("acc-a", "2023-W27", channel="emulator", question="q")
     b, _ = store.create_inquiry("acc-b", "2023-W27", channel="emulator", question="q")

@@ -771,6 +771,20 @@ class Store:
                 raise NotFound(f"inquiry {inquiry_id} does not exist")
             return self._get_inquiry(conn, inquiry_id)
 
+    def claim_inquiry(self, inquiry_id: int, *, expected_ref: str | None, claim_ref: str) -> Inquiry | None:
+        """Set ``channel_ref`` to ``claim_ref`` only if the inquiry is still ``scheduled`` with
+        ``expected_ref``: one conditional UPDATE, so of two processes racing exactly one wins, on
+        SQLite and on PostgreSQL alike. Returns the claimed inquiry, or None if the race was lost."""
+        ref = inquiries.c.channel_ref
+        same_ref = ref.is_(None) if expected_ref is None else ref == expected_ref
+        with self._write() as conn:
+            claimed = conn.execute(
+                sa.update(inquiries)
+                .where(inquiries.c.id == inquiry_id, inquiries.c.state == "scheduled", same_ref)
+                .values(channel_ref=claim_ref, updated_at=clock.now())
+            ).rowcount
+            return self._get_inquiry(conn, inquiry_id) if claimed else None
+
     def get_inquiry(self, inquiry_id: int) -> Inquiry:
         with self._read() as conn:
             return self._get_inquiry(conn, inquiry_id)
