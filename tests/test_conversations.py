@@ -8,10 +8,8 @@ from the probe's code.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import statistics
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,13 +19,15 @@ import pytest
 
 from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI
-from monitor.config import Account, load_config
+from monitor.config import Account
 from monitor.metrics import compute
 from monitor.period import parse_period
-from monitor.store import Store
-from monitor.wechat import WeChatAPI
 from probes import conversations
-from probes.context import ProbeContext
+
+try:
+    from probe_harness import ProbeHarness
+except ImportError:  # tests/ became a package
+    from tests.probe_harness import ProbeHarness
 
 MSGRECORD = "customservice/msgrecord/getmsglist"
 DAY = date(2023, 7, 4)  # a Tuesday; 07-05 is a Wednesday, both working days
@@ -37,30 +37,10 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime.combine(day, time(hh, mm), SHANGHAI)
 
 
-async def _no_sleep(_: float) -> None:
-    return None
-
-
-class Harness:
-    """A probe context on the emulator's clock with a real SQLite store."""
-
-    def __init__(self, server: EmulatorServer, config_path: Path) -> None:
-        self.server = server
-        self.clock = server.clock
-        self.config = load_config(config_path)
-
-    async def __aenter__(self) -> Harness:
-        self.store = Store.open(self.config.store_url)
-        api = WeChatAPI(self.config.wechat.api_base, clock=self.clock, sleep=_no_sleep)
-        self.ctx = ProbeContext.open(self.config, self.store, clock=self.clock, api=api)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.ctx.aclose()
-        self.store.close()
-
-    async def round(self, now: datetime, day: date | None = None,
+class Harness(ProbeHarness):
+    async def round(self, now: datetime, day: date | None = None,  # type: ignore[override]
                     accounts: list[Account] | None = None) -> dict[str, dict[str, Any]]:
+        """The conversations job for ``day`` at ``now``, rows by account."""
         self.clock.set(now)
         rows = await conversations.run_round(self.ctx, accounts or self.config.accounts, None, day=day)
         return {r["account"]: r for r in rows}
@@ -69,12 +49,7 @@ class Harness:
         return {d.account_id: d for d in self.store.follower_days_between(day, day)}
 
 
-def run(server: EmulatorServer, config_path: Path, body: Callable[[Harness], Awaitable[None]]) -> None:
-    async def go() -> None:
-        async with Harness(server, config_path) as h:
-            await body(h)
-
-    asyncio.run(go())
+run = Harness.run
 
 
 # -- the independent reference ---------------------------------------------------------

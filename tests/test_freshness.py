@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,12 +14,12 @@ import pytest
 from emulator.scenario import demo_secret_env
 from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI, to_local
-from monitor.config import load_config
-from monitor.runner import run_probe
-from monitor.store import Store
-from monitor.wechat import WeChatAPI
-from probes.context import ProbeContext
 from probes.freshness import FREEPUBLISH, NO_API_REASON, item_id_for, parse_page, split_item_id
+
+try:
+    from probe_harness import ProbeHarness
+except ImportError:  # tests/ became a package
+    from tests.probe_harness import ProbeHarness
 
 QUARTER_START = datetime(2023, 7, 1, tzinfo=SHANGHAI)
 BATCHGET = "/cgi-bin/freepublish/batchget"
@@ -48,37 +46,17 @@ class RequestCounter:
         self.calls[(owner.account.cfg.id if owner else "-", params.url.path)] += 1
 
 
-async def _no_sleep(_: float) -> None:
-    return None
-
-
-class Harness:
-    """A probe context on the emulator's clock, with a counting API transport and a real SQLite store."""
+class Harness(ProbeHarness):
+    """Counts API requests per account; knows the scenario's truth."""
 
     def __init__(self, server: EmulatorServer, config_path: Path) -> None:
-        self.server = server
-        self.clock = server.clock
-        self.config = load_config(config_path)
+        super().__init__(server, config_path)
         self.counter = RequestCounter(server)
-
-    async def __aenter__(self) -> Harness:
-        self.store = Store.open(self.config.store_url)
-        api = WeChatAPI(self.config.wechat.api_base, clock=self.clock, trace_configs=[self.counter.trace],
-                        sleep=_no_sleep)
-        self.ctx = ProbeContext.open(self.config, self.store, clock=self.clock, api=api)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.ctx.aclose()
-        self.store.close()
+        self.trace_configs = [self.counter.trace]
 
     async def round(self, kind: str, at: datetime | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
-        if at is not None:
-            self.clock.set(at)
         self.counter.calls.clear()
-        accounts = [self.config.account(a) for a in only] if only else self.config.accounts
-        (result,) = await run_probe(self.ctx, kind, accounts)
-        return result.rows
+        return await super().round(kind, at, only)
 
     def truth(self, end: datetime) -> dict[str, Any]:
         return self.server.world.truth(QUARTER_START, end, self.server.base_url)["accounts"]
@@ -88,12 +66,7 @@ class Harness:
         return [to_local(i.published_at).isoformat() for i in items]
 
 
-def run(server: EmulatorServer, config_path: Path, body: Callable[[Harness], Awaitable[None]]) -> None:
-    async def go() -> None:
-        async with Harness(server, config_path) as h:
-            await body(h)
-
-    asyncio.run(go())
+run = Harness.run
 
 
 def fault(server: EmulatorServer, **spec: Any) -> None:

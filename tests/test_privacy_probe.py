@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,10 +16,12 @@ from emulator.scenario import demo_secret_env
 from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI
 from monitor.config import load_config
-from monitor.runner import run_probe
-from monitor.store import Store
 from probes import privacy_probe
-from probes.context import ProbeContext
+
+try:
+    from probe_harness import ProbeHarness
+except ImportError:  # tests/ became a package
+    from tests.probe_harness import ProbeHarness
 
 QUARTER_START = datetime(2023, 7, 1, tzinfo=SHANGHAI)
 EPOCH = datetime(2000, 1, 1, tzinfo=SHANGHAI)
@@ -43,28 +43,7 @@ def local(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=SHANGHAI)
 
 
-class Harness:
-    def __init__(self, server: EmulatorServer, config_path: Path) -> None:
-        self.server = server
-        self.clock = server.clock
-        self.config = load_config(config_path)
-
-    async def __aenter__(self) -> Harness:
-        self.store = Store.open(self.config.store_url)
-        self.ctx = ProbeContext.open(self.config, self.store, clock=self.clock)
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.ctx.aclose()
-        self.store.close()
-
-    async def round(self, kind: str, at: datetime | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
-        if at is not None:
-            self.clock.set(at)
-        accounts = [self.config.account(a) for a in only] if only else self.config.accounts
-        (result,) = await run_probe(self.ctx, kind, accounts)
-        return result.rows
-
+class Harness(ProbeHarness):
     async def day(self, at: datetime, only: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The daily pair: freshness, then privacy, at the same instant (as `wxmon probe all` does)."""
         return await self.round("freshness", at, only), await self.round("privacy", None, only)
@@ -73,12 +52,7 @@ class Harness:
         return self.store.privacy_findings_between(EPOCH, self.clock.now() + timedelta(days=1), account_id=account_id)
 
 
-def run(server: EmulatorServer, config_path: Path, body: Callable[[Harness], Awaitable[None]]) -> None:
-    async def go() -> None:
-        async with Harness(server, config_path) as h:
-            await body(h)
-
-    asyncio.run(go())
+run = Harness.run
 
 
 def planted_numbers(server: EmulatorServer) -> dict[str, str]:
