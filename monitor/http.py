@@ -13,8 +13,8 @@ import asyncio
 import re
 import ssl
 import time
-from time import perf_counter
 from dataclasses import dataclass
+from time import perf_counter
 from urllib.parse import urlsplit
 
 import aiohttp

@@ -542,6 +542,7 @@ class Store:
     def _write_states_sqlite(self, conn: sa.Connection, pending: dict[tuple[str, str], _Pending]) -> None:
         instant = _SqliteInstants()
         new_keys = [k for k, p in pending.items() if p.id is None and p.last is not None]
+        fresh = set(new_keys)  # inserted here, so not updated below
         if new_keys:
             rows = []
             for key in new_keys:
@@ -552,15 +553,14 @@ class Store:
                              instant(r.first_failure_at), instant(r.checked_at), instant(p.change_at),
                              r.reason, r.http_status, r.elapsed_ms))
             conn.exec_driver_sql(_SQLITE_INSERT_STATE, rows)
-            wanted = set(new_keys)  # read the ids back: executemany returns none
+            # Read the ids back: executemany returns none.
             for chunk in _chunks(sorted({a for a, _ in new_keys})):
                 sql = (f"SELECT id, account_id, column_path FROM column_state "
                        f"WHERE account_id IN ({', '.join('?' * len(chunk))})")
                 for id_, account_id, column_path in conn.exec_driver_sql(sql, tuple(chunk)):
                     key = (account_id, column_path)
-                    if key in wanted:
+                    if key in fresh:
                         pending[key].id = id_
-        fresh = set(new_keys)
         updates = []
         for key, p in pending.items():
             r = p.last

@@ -8,7 +8,7 @@ Why a process for big rounds: folding a batch into the store is Python work
 (~20 us a column). In a thread it contends with the event loop for the GIL, and
 SQLite gives the GIL up and takes it back on every row, which measured slower than
 not overlapping at all (bench/bench_columns.py). In a process of its own it runs on
-another core. Starting one costs about a second, so small rounds use the thread.
+another core. Starting one takes ~0.3 s, so small rounds use the thread.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any, Protocol
 
 from monitor.errors import WxmonError
@@ -60,7 +60,7 @@ class ThreadWriter:
 
 
 class ProcessWriter:
-    """A child process with its own connection to the store, fed batches over a pipe.
+    """A child process with its own connection to the store, fed batches over a socket pair.
 
     Start once (the daemon keeps it across rounds), :meth:`close` when done. If the child
     dies, the batch in flight and later ones fail with :class:`WriterFailed`; nothing
