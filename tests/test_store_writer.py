@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 from datetime import datetime
@@ -16,6 +17,11 @@ from monitor.runner import run_probe
 from monitor.store import Account, ColumnResult, Store
 from monitor.store.writer import ProcessWriter, WriterFailed
 from probes.context import ProbeContext
+
+try:
+    from store_fixtures import postgres_schema
+except ImportError:  # tests/ became a package
+    from tests.store_fixtures import postgres_schema
 
 AT = datetime(2023, 9, 30, 10, 0, tzinfo=SHANGHAI)
 
@@ -57,12 +63,17 @@ def test_the_writer_process_stores_what_the_thread_stores(make_emulator, demo_co
     assert process_daily == thread_daily and all(row[2] == 2 for row in process_daily)
 
 
-@pytest.fixture
-def store_url(tmp_path):
-    url = f"sqlite:///{tmp_path / 'w.db'}"
-    with Store.open(url) as store:
-        store.upsert_accounts([Account("acc-a", "A")])
-    return url
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """A store with one account: a SQLite file, or a fresh schema on the local PostgreSQL."""
+    with contextlib.ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path / 'w.db'}"
+        else:
+            url = stack.enter_context(postgres_schema())
+        with Store.open(url) as store:
+            store.upsert_accounts([Account("acc-a", "A")])
+        yield url
 
 
 def result(path: str, account: str = "acc-a") -> ColumnResult:
