@@ -46,7 +46,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,6 +150,24 @@ def _right_labels(ax: Any, labels: Sequence[str]) -> None:
 def _legend(fig: Any, handles: Sequence[Any], ncols: int | None = None) -> None:
     fig.legend(handles=list(handles), loc="outside lower center", ncols=ncols or len(handles), fontsize=9,
                frameon=False)
+
+
+def _paged(items: Sequence[Any], per_page: int, title: str, handles: Sequence[Any],
+           draw: Callable[[Any, Sequence[Any]], None], *, width: float = _WIDTH_INCH,
+           title_pad: float | None = None, legend_cols: int | None = None) -> list[bytes]:
+    """One PNG per page of ``items``: ``draw(ax, page_items)`` fills a page; the paging, the
+    numbered title and the legend are the same for every chart."""
+    slices = page_slices(len(items), per_page)
+    pngs = []
+    for page, sl in enumerate(slices, start=1):
+        rows = items[sl]
+        fig = _figure(len(rows), width=width)
+        ax = fig.subplots()
+        draw(ax, rows)
+        ax.set_title(_page_title(title, page, len(slices)), **({} if title_pad is None else {"pad": title_pad}))
+        _legend(fig, handles, ncols=legend_cols)
+        pngs.append(_png(fig))
+    return pngs
 
 
 def _numeric(frame: pd.DataFrame, column: str) -> pd.Series:
@@ -296,13 +314,9 @@ def verdict_heatmap(weeks: Mapping[str, pd.DataFrame] | pd.DataFrame, *, per_pag
     handles = [Patch(facecolor=c, edgecolor="#9e9e9e", label=label) for i, (label, c) in enumerate(
         [(PASS, VERDICT_COLORS[PASS]), (f"{FAIL}（×）", VERDICT_COLORS[FAIL]), (UNKNOWN, VERDICT_COLORS[UNKNOWN]),
          (NO_DATA_LABEL, NO_DATA_COLOR)]) if i in present or i < 2]
-    slices = page_slices(len(account_ids), per_page)
     width = max(7.5, 4.2 + 0.5 * len(week_list))
-    pngs = []
-    for page, sl in enumerate(slices, start=1):
-        ids = account_ids[sl]
-        fig = _figure(len(ids), width=width)
-        ax = fig.subplots()
+
+    def draw(ax: Any, ids: Sequence[str]) -> None:
         data = [matrix[a] for a in ids]
         ax.imshow(data, cmap=cmap, vmin=-0.5, vmax=3.5, aspect="auto", interpolation="nearest")
         if len(week_list) <= 26:
@@ -319,11 +333,9 @@ def verdict_heatmap(weeks: Mapping[str, pd.DataFrame] | pd.DataFrame, *, per_pag
         ax.xaxis.tick_top()
         _y_labels(ax, [names[a] for a in ids])
         _right_labels(ax, [f"不合格{fails[a]}周" if fails[a] else "" for a in ids])
-        ax.set_title(_page_title(f"{title}（{week_tick(week_list[0])}–{week_tick(week_list[-1])}）",
-                                 page, len(slices)))
-        _legend(fig, handles)
-        pngs.append(_png(fig))
-    return pngs
+
+    return _paged(account_ids, per_page, f"{title}（{week_tick(week_list[0])}–{week_tick(week_list[-1])}）",
+                  handles, draw, width=width)
 
 
 # --------------------------------------------------------------------------- freshness
@@ -348,12 +360,7 @@ def freshness_chart(df: pd.DataFrame, *, days: int = 14, per_page: int = PER_PAG
     over_color, ok_color = "#e53935", "#42a5f5"
     handles = [Patch(color=over_color, label=f"超过{days}天未更新"), Patch(color=ok_color, label="更新正常"),
                Line2D([], [], color="#b71c1c", linestyle="--", label=f"更新期限（{days}天）")]
-    slices = page_slices(len(order), per_page)
-    pngs = []
-    for page, sl in enumerate(slices, start=1):
-        rows = order[sl]
-        fig = _figure(len(rows))
-        ax = fig.subplots()
+    def draw(ax: Any, rows: Sequence[int]) -> None:
         for y, i in enumerate(rows):
             if not known[i]:
                 ax.text(0.2, y, "未知（未取得发布数据）", va="center", fontsize=8.5, color="#757575")
@@ -372,10 +379,8 @@ def freshness_chart(df: pd.DataFrame, *, days: int = 14, per_page: int = PER_PAG
         ax.grid(axis="x", color="#eeeeee")
         ax.set_axisbelow(True)
         _y_labels(ax, [names[str(frame.at[i, "account_id"])] for i in rows])
-        ax.set_title(_page_title(_with_period(title, period_label), page, len(slices)), pad=16)
-        _legend(fig, handles)
-        pngs.append(_png(fig))
-    return pngs
+
+    return _paged(order, per_page, _with_period(title, period_label), handles, draw, title_pad=16)
 
 
 # --------------------------------------------------------------------------- broken columns
@@ -399,12 +404,7 @@ def broken_columns_chart(df: pd.DataFrame, *, max_broken: int = 0, per_page: int
     bad_color, ok_color = "#e53935", "#cfd8dc"
     rule = f"已确认无法访问的栏目超过{max_broken}个即不合格" if max_broken else "出现已确认无法访问的栏目即不合格"
     handles = [Patch(color=bad_color, label="无法访问（已确认）"), Patch(color=ok_color, label="可正常访问")]
-    slices = page_slices(len(order), per_page)
-    pngs = []
-    for page, sl in enumerate(slices, start=1):
-        rows = order[sl]
-        fig = _figure(len(rows))
-        ax = fig.subplots()
+    def draw(ax: Any, rows: Sequence[int]) -> None:
         for y, i in enumerate(rows):
             if not has[i]:
                 ax.text(0.05, y, "未检查（无可验证的栏目）", va="center", fontsize=8.5, color="#757575")
@@ -421,10 +421,8 @@ def broken_columns_chart(df: pd.DataFrame, *, max_broken: int = 0, per_page: int
         ax.grid(axis="x", color="#eeeeee")
         ax.set_axisbelow(True)
         _y_labels(ax, [names[str(frame.at[i, "account_id"])] for i in rows])
-        ax.set_title(_page_title(_with_period(title, period_label), page, len(slices)))
-        _legend(fig, handles)
-        pngs.append(_png(fig))
-    return pngs
+
+    return _paged(order, per_page, _with_period(title, period_label), handles, draw)
 
 
 # --------------------------------------------------------------------------- reply latency
@@ -528,12 +526,7 @@ def latency_chart(inquiries: pd.DataFrame, *, working_days: int = 3, names: Mapp
         Line2D([], [], color="#b71c1c", linestyle="--", label=line_label),
     ]
     jitter = (0.0, -0.16, 0.16, -0.08, 0.08, -0.24, 0.24)
-    slices = page_slices(len(stats), per_page)
-    pngs = []
-    for page, sl in enumerate(slices, start=1):
-        rows = stats[sl]
-        fig = _figure(len(rows))
-        ax = fig.subplots()
+    def draw(ax: Any, rows: Sequence[Any]) -> None:
         for y, row in enumerate(rows):
             xs = row.replied["pos"].clip(upper=cap)
             if len(xs) >= 4:
@@ -563,7 +556,5 @@ def latency_chart(inquiries: pd.DataFrame, *, working_days: int = 3, names: Mapp
         ax.set_axisbelow(True)
         _y_labels(ax, [label_of.get(row.account_id, row.account_id) for row in rows])
         _right_labels(ax, [f"按时{row.in_time}/{row.total}" for row in rows])
-        ax.set_title(_page_title(_with_period(title, period_label), page, len(slices)), pad=16)
-        _legend(fig, handles, ncols=5)
-        pngs.append(_png(fig))
-    return pngs
+
+    return _paged(stats, per_page, _with_period(title, period_label), handles, draw, title_pad=16, legend_cols=5)
