@@ -1,7 +1,7 @@
 """Columns-probe throughput benchmark: wxmon's real round vs a bare aiohttp loop vs blackbox_exporter.
 
     .venv/bin/python bench/bench_columns.py [--accounts 10000] [--columns 8] [--concurrency 50]
-        [--blackbox-urls 20000] [--profile out.prof]
+        [--blackbox-urls 20000] [--api-helper auto|inline|process] [--profile out.prof]
 
 Three processes are measured against one emulator process (so the server never
 shares the GIL with the measured client):
@@ -15,8 +15,10 @@ shares the GIL with the measured client):
    later (the clock LATER_H hours on: tokens expired, the menus then due read again, about
    a third of them with the default menu_refresh_minutes). Each round includes discovery,
    page checks, verdicts, confirmation and the batched store writes (in wxmon's store
-   writer process, whose CPU is counted). Then a separate discovery-only pass. Peak RSS
-   is the child's own ``ru_maxrss``;
+   writer process, whose CPU is counted); menus due in thousands are read in wxmon's API
+   helper process (its CPU and its requests are counted too; ``--api-helper inline``
+   reads them in the round's own process, for comparison). Then a separate
+   discovery-only pass. Peak RSS is the child's own ``ru_maxrss``;
 3. in this process: a bare aiohttp GET + keyword loop over the same URLs, before and after
    wxmon (the faster of the two is the baseline), then, when
    the Debian package is installed, blackbox_exporter driven through ``/probe``.
@@ -28,7 +30,10 @@ rate. Nothing here is a product dependency; blackbox_exporter is only a comparis
 Every phase also prints CPU use (% of one core) of each process and of the whole machine:
 on a 2-core machine the emulator takes a share of the CPU the client needs, and other load
 on the machine ("rest of machine") skews throughput; client CPU per check is the figure
-least sensitive to that. ``--profile`` cProfiles the cold round (try --accounts 2000).
+least sensitive to that. "Waiting for a CPU" (from /proc/PID/task/*/schedstat) is the time
+a process was ready to run but had no core: where it is high, the machine, not the code, is
+the limit. ``--profile`` cProfiles one round (``--profile-round``, default cold; try
+--accounts 2000).
 The child calls ``monitor.runner.tune_gc()`` once after loading the config, as the CLI does.
 """
 
@@ -51,7 +56,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -128,6 +133,20 @@ def proc_cpu_s(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15)
 
 
+def proc_wait_s(pid: int | None) -> float | None:
+    """Seconds the process's threads spent runnable but waiting for a CPU (/proc/PID/task/*/schedstat)."""
+    total = 0
+    try:
+        for task in Path(f"/proc/{pid or os.getpid()}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    except OSError:
+        return None
+    return total / 1e9
+
+
 def machine_busy_s() -> float | None:
     """Busy CPU seconds of the whole machine so far (all CPUs), from /proc/stat."""
     try:
@@ -143,12 +162,14 @@ class CpuSnapshot:
     wall: float
     procs: dict[str, float | None]  # name -> CPU seconds so far
     machine: float | None
+    waits: dict[str, float | None] = field(default_factory=dict)  # name -> seconds waiting for a CPU so far
 
 
 def cpu_snapshot(pids: dict[str, int | None]) -> CpuSnapshot:
     """CPU seconds of the named processes (pid None: this process) and of the machine, now."""
     procs = {name: self_cpu_s() if pid is None else proc_cpu_s(pid) for name, pid in pids.items()}
-    return CpuSnapshot(time.perf_counter(), procs, machine_busy_s())
+    waits = {name: proc_wait_s(pid) for name, pid in pids.items()}
+    return CpuSnapshot(time.perf_counter(), procs, machine_busy_s(), waits)
 
 
 def cpu_usage(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, float]:
@@ -163,14 +184,21 @@ def cpu_usage(a: CpuSnapshot, b: CpuSnapshot) -> dict[str, float]:
     if a.machine is not None and b.machine is not None:
         out["machine"] = (b.machine - a.machine) / wall * 100
         out["other"] = out["machine"] - sum(v for k, v in out.items() if k != "machine")
+    for name, before in a.waits.items():
+        after = b.waits.get(name)
+        if before is not None and after is not None:
+            out[f"wait:{name}"] = (after - before) / wall * 100
     return out
 
 
 def format_cpu(usage: dict[str, float]) -> str:
-    parts = [f"{name} {value:.0f}" for name, value in usage.items() if name not in ("machine", "other")]
+    parts = [f"{name} {value:.0f}" for name, value in usage.items()
+             if name not in ("machine", "other") and not name.startswith("wait:")]
     if "machine" in usage:
         parts.append(f"rest of machine {usage['other']:.0f}; machine {usage['machine']:.0f} of {os.cpu_count() * 100}")
-    return "CPU % of one core: " + ", ".join(parts)
+    waits = [f"{name[5:]} {value:.0f}" for name, value in usage.items() if name.startswith("wait:")]
+    return "CPU % of one core: " + ", ".join(parts) + (
+        "\n    waiting for a CPU, % of the time: " + ", ".join(waits) if waits else "")
 
 
 def self_cpu_s() -> float:
@@ -299,6 +327,7 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
     trace.on_request_start.append(count_call)
     api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock, trace_configs=[trace])
     ctx = ProbeContext.open(config, store, pages=build_fetcher(concurrency), clock=clock, api=api)
+    ctx.api_helper = args.api_helper
     accounts = select_accounts(config, None)
     out["rss_before_round_mb"] = maxrss_mb()
     out["rounds"] = []
@@ -308,23 +337,31 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
                 clock.shift = timedelta(hours=LATER_H)
             api_calls.clear()
             profiler = None
-            if profile is not None and label == "cold":
+            if profile is not None and label == args.profile_round:
                 import cProfile
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            writer = ctx._process_writer
-            pids = {"wxmon": None, "emulator": args._emulator_pid,
-                    "store writer": writer._proc.pid if writer is not None and writer._proc else None}
-            snap0 = cpu_snapshot({k: v for k, v in pids.items() if k != "store writer" or v})
+            helpers = {"store writer": lambda: ctx._process_writer._proc.pid  # noqa: E731
+                       if ctx._process_writer is not None and ctx._process_writer._proc else None,
+                       "API helper": lambda: ctx._remote_api.pid if ctx._remote_api is not None else None}
+            pids = {"wxmon": None, "emulator": args._emulator_pid, **{k: pid() for k, pid in helpers.items()}}
+            remote_calls = collections.Counter(ctx._remote_api.calls) if ctx._remote_api is not None else None
+            snap0 = cpu_snapshot({k: v for k, v in pids.items() if k not in helpers or v})
             with GcTimer() as gc_timer:
                 results = await run_probe(ctx, "columns", accounts)
-            writer = ctx._process_writer
-            if writer is not None and writer._proc is not None:
-                pids["store writer"] = writer._proc.pid
-                if "store writer" not in snap0.procs:
-                    snap0.procs["store writer"] = 0.0  # started inside the round: all its CPU counts
-            snap1 = cpu_snapshot({k: v for k, v in pids.items() if k != "store writer" or v})
+            for name, pid in helpers.items():
+                now_pid = pid()
+                if now_pid is not None and now_pid != pids[name]:
+                    pids[name] = now_pid
+                    snap0.procs[name] = snap0.waits[name] = 0.0  # started inside the round: all of it counts
+            snap1 = cpu_snapshot({k: v for k, v in pids.items() if k not in helpers or v})
+            if ctx._remote_api is not None:  # requests the API helper process made this round
+                made = collections.Counter(ctx._remote_api.calls)
+                made.subtract(remote_calls or {})
+                for endpoint, n in made.items():
+                    if n:
+                        api_calls[endpoint.rsplit("/", 1)[-1]] += n
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(str(profile))
@@ -545,7 +582,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--blackbox-urls", type=int, default=20_000,
                         help="URLs driven through blackbox_exporter, evenly sampled (0: all)")
     parser.add_argument("--profile", type=Path, default=None,
-                        help="cProfile the wxmon round into this file and print the top functions")
+                        help="cProfile a wxmon round into this file and print the top functions")
+    parser.add_argument("--profile-round", choices=ROUNDS, default="cold", help="the round --profile profiles")
+    parser.add_argument("--api-helper", choices=("auto", "inline", "process"), default="auto",
+                        help="where the rounds make their API calls (as ProbeContext.api_helper; default auto)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--_role", choices=("emulator", "wxmon"), help=argparse.SUPPRESS)
     parser.add_argument("--_config", type=Path, help=argparse.SUPPRESS)
@@ -627,7 +667,9 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
     print("wxmon rounds: running ...", flush=True)
     child = procs["wxmon"] = spawn([*script, "--_role", "wxmon", *common, "--_config", str(config_path),
                                     "--_workdir", str(workdir), "--_emulator-pid", str(emulator.pid),
-                                    *(["--profile", str(args.profile.resolve())] if args.profile else [])],
+                                    "--api-helper", args.api_helper,
+                                    *(["--profile", str(args.profile.resolve()), "--profile-round",
+                                       args.profile_round] if args.profile else [])],
                                    stdin=subprocess.PIPE, cwd=ROOT)
     code = child.wait()
     if code != 0:
@@ -672,7 +714,8 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
     for rnd in w["rounds"]:
         not_ok = {"|".join(x.split("|")[:2]) for x in rnd["not_ok"]}
         rnd["rate"] = rnd["view_checks"] / rnd["round_s"]
-        profiled = "  (under cProfile: slowed down, not comparable)" if args.profile and rnd["label"] == "cold" else ""
+        profiled = ("  (under cProfile: slowed down, not comparable)"
+                    if args.profile and rnd["label"] == args.profile_round else "")
         print(f"  {rnd['label']} round: {rnd['view_checks']} page checks in {rnd['round_s']:.2f} s -> "
               f"{rnd['rate']:,.0f} checks/s{profiled}")
         calls = ", ".join(f"{k} {v}" for k, v in sorted(rnd["api_calls"].items())) or "none"
@@ -680,10 +723,11 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
         print(f"    statuses {rnd['status_counts']}, run {rnd['run_status']}; not-ok columns match the scenario's "
               f"{n_expected} broken pages: {'yes' if not_ok == expected else f'NO (got {len(not_ok)})'}")
         print(f"    {format_cpu(rnd['cpu'])}{contention(rnd['cpu'])}")
-        cpu_us = (rnd["cpu"].get("wxmon", 0.0) + rnd["cpu"].get("store writer", 0.0)) / 100 * rnd["round_s"] \
+        cpu_us = (rnd["cpu"].get("wxmon", 0.0) + rnd["cpu"].get("store writer", 0.0)
+                  + rnd["cpu"].get("API helper", 0.0)) / 100 * rnd["round_s"] \
             / max(1, rnd["view_checks"]) * 1e6
         rnd["cpu_us"] = cpu_us
-        print(f"    CPU per page check, wxmon + its store writer: {cpu_us:.0f} us; cyclic GC {sum(rnd['gc_s']):.2f} s")
+        print(f"    CPU per page check, wxmon + its helper processes: {cpu_us:.0f} us; cyclic GC {sum(rnd['gc_s']):.2f} s")
     print(f"  store after the rounds: column_state rows {w['store_column_states']}, checks recorded "
           f"{w['store_checks']}")
     print(f"  discovery alone, after the rounds (stable_token + get_current_selfmenu_info, {args.accounts} "

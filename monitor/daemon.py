@@ -157,6 +157,9 @@ class Daemon:
         if config.store_url != self.ctx.config.store_url:
             log.warning("the store setting changed: it takes effect at the next restart")
             config = config.model_copy(update={"store": self.ctx.config.store})
+        if config.wechat != self.ctx.config.wechat:
+            log.warning("the wechat settings changed: they take effect at the next restart")
+            config = config.model_copy(update={"wechat": self.ctx.config.wechat})
         self.ctx.config = config
         self.ctx.calendar = config.work_calendar()
         self.ctx.menus.clear()  # an account's appid may have changed: read menus afresh

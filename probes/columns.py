@@ -16,10 +16,11 @@ import time
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from monitor.http import PageFetcher, PageResult
+from monitor.wechat.client import SELFMENU
 from probes.confirm import Outcome
 
 # Texts of mp.weixin.qq.com pages that answer 200 for an article that is gone.
@@ -232,6 +233,7 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
 # -- the round ------------------------------------------------------------------
 
 FLUSH_ACCOUNTS = 500  # write results to the store in batches of this many accounts
+READ_AHEAD, READ_BATCH = 512, 128  # menu reads handed to the API helper: how far ahead, how many at once
 MENU = "菜单栏目"  # what could not be checked, in failure reasons
 
 
@@ -254,12 +256,35 @@ def _refresh_share(account_id: str) -> float:
     return 0.5 + 0.5 * (zlib.crc32(account_id.encode("utf-8")) / 0xFFFFFFFF)
 
 
-async def _menu_columns(ctx: Any, account: Any) -> tuple[list[Column], Check | None]:
+def _menu_cached(ctx: Any, account_id: str, now: datetime) -> tuple[Column, ...] | None:
+    """The account's menu leaves if read within its share of ``checks.menu_refresh_minutes``."""
+    cached = ctx.menus.get(account_id)
+    refresh = timedelta(minutes=ctx.config.checks.menu_refresh_minutes)
+    if cached is not None and now - cached[0] < refresh * _refresh_share(account_id):
+        return cached[1]  # type: ignore[no-any-return]
+    return None
+
+
+async def _read_selfmenu(client: Any, submitted: asyncio.Future[dict[str, Any]] | None) -> dict[str, Any]:
+    """The menu from the API helper's answer, or read inline (no helper, or the helper died)."""
+    from monitor.wechat.remote import RemoteUnavailable
+
+    if submitted is not None:
+        try:
+            return await submitted
+        except RemoteUnavailable:
+            pass  # the helper logged its death; this call is made here instead
+    return await client.get_current_selfmenu_info()  # type: ignore[no-any-return]
+
+
+async def _menu_columns(ctx: Any, account: Any, submitted: asyncio.Future[dict[str, Any]] | None = None,
+                        ) -> tuple[list[Column], Check | None]:
     """The account's columns, or the reason discovery failed (as a pseudo-check of the menu).
 
     A menu read within ``checks.menu_refresh_minutes`` is reused (menus rarely change; each
     read costs a call from the account's quota); the round forgets it after any failure, so
-    a column is only ever confirmed broken on a freshly read menu.
+    a column is only ever confirmed broken on a freshly read menu. ``submitted``: the read
+    already handed to the API helper process.
     """
     from monitor.wechat import errors as wx
     from probes.failures import api_failure, missing_secret_reason
@@ -272,12 +297,12 @@ async def _menu_columns(ctx: Any, account: Any) -> tuple[list[Column], Check | N
         why = Check(Column(account.id, "(菜单)", "menu"), "unverifiable", missing_secret_reason(account, MENU))
         return with_declared(account.id, (), declared), why
     now = ctx.now()
-    cached = ctx.menus.get(account.id)
-    refresh = timedelta(minutes=ctx.config.checks.menu_refresh_minutes)
-    if cached is not None and now - cached[0] < refresh * _refresh_share(account.id):
-        return with_declared(account.id, cached[1], declared), None
+    cached = _menu_cached(ctx, account.id, now) if submitted is None else None
+    if cached is not None:
+        return with_declared(account.id, cached, declared), None
+    refresh = ctx.config.checks.menu_refresh_minutes
     try:
-        menu = await client.get_current_selfmenu_info()
+        menu = await _read_selfmenu(client, submitted)
     except wx.WeChatError as exc:
         outcome, reason = api_failure(exc, MENU)
         return with_declared(account.id, (), declared), Check(Column(account.id, "(菜单)", "menu"), outcome, reason)
@@ -309,6 +334,25 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
         return states
 
     online = await gate.healthy()
+    # Menus due to be read: with enough of them the reads go to the API helper process (the
+    # other core), each handed over READ_AHEAD account starts before its account starts, a few
+    # at a time: a steady trickle, not bursts competing with the page checks.
+    due = [(i, a, client) for i, a in enumerate(accounts) if _menu_cached(ctx, a.id, now) is None
+           and (client := ctx.account_api(a)) is not None] if online else []
+    remote = await ctx.remote_api(len(due)) if due else None
+    submitted: dict[str, asyncio.Future[dict[str, Any]]] = {}
+    next_read = 0  # in due
+    started = 0  # accounts begun
+
+    def read_ahead() -> None:
+        nonlocal next_read
+        if remote is None:
+            return
+        horizon = started - started % READ_BATCH + READ_AHEAD
+        while next_read < len(due) and due[next_read][0] < horizon:
+            _, account, client = due[next_read]
+            submitted[account.id] = remote.submit(client, "GET", SELFMENU)
+            next_read += 1
     rows: list[dict[str, Any]] = []
     pending: list[ColumnResult] = []
     # An account's columns are checked one after another (one request at a time to its site, and no
@@ -320,11 +364,14 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
         return ColumnTrack(s.status, s.consecutive_failures, s.first_failure_at) if s else None  # type: ignore[arg-type]
 
     async def one_account(account: Any) -> list[Check]:
+        nonlocal started
         async with limit:
+            started += 1
+            read_ahead()
             if not online:
                 return [Check(_known_column(s), "error", "监测端网络异常，本轮未检查")
                         for s in known_columns(account.id).values()]
-            columns, why = await _menu_columns(ctx, account)
+            columns, why = await _menu_columns(ctx, account, submitted.pop(account.id, None))
             checks = [await check_column(c, ctx.pages, gate, markers) for c in columns]
             if any(c.outcome in NEEDS_HISTORY for c in checks):
                 ctx.menus.pop(account.id, None)  # read the menu again next round before confirming
@@ -356,6 +403,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
 
     # The next chunk is launched before this one is awaited (``limit`` still caps the accounts in
     # progress), so the round does not idle on a chunk's slowest pages; rows keep account order.
+    read_ahead()
     upcoming = launch(0) if accounts else None
     try:
         for start in range(0, len(accounts), FLUSH_ACCOUNTS):
@@ -388,4 +436,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
         if upcoming is not None:  # the round failed or was cancelled
             for task in upcoming[1]:
                 task.cancel()
+        for future in submitted.values():  # reads no account is left to wait for
+            if not future.cancel() and not future.cancelled():
+                future.exception()  # retrieved: no "never retrieved" warning
     return rows

@@ -19,6 +19,8 @@ from monitor.http import PageFetcher
 from monitor.store import Store
 from monitor.store.writer import PROCESS_WRITER_MIN_ACCOUNTS, ColumnWriter, ProcessWriter, ThreadWriter, WriterFailed
 from monitor.wechat import AccountAPI, WeChatAPI
+from monitor.wechat.remote import MIN_CALLS as REMOTE_MIN_CALLS
+from monitor.wechat.remote import RemoteAPI, RemoteUnavailable
 from monitor.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
@@ -35,10 +37,13 @@ class ProbeContext:
     progress: Callable[[int], None] | None = None  # called with 1 as each account finishes (progress bars)
     # "auto": a writer process for rounds of PROCESS_WRITER_MIN_ACCOUNTS or more, else a thread
     store_writer: str = "auto"  # auto | thread | process
+    # Where a round's many API calls are made: "auto" in a helper process for REMOTE_MIN_CALLS or more
+    api_helper: str = "auto"  # auto | inline | process
     # account id -> (when read, the menu's leaves): menus reused across rounds (probes.columns)
     menus: dict[str, tuple[datetime, tuple[Any, ...]]] = field(default_factory=dict, repr=False)
     _accounts_synced: bool = field(default=False, repr=False)
     _process_writer: ProcessWriter | None = field(default=None, repr=False)
+    _remote_api: RemoteAPI | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
@@ -56,6 +61,9 @@ class ProbeContext:
         )
 
     async def aclose(self) -> None:
+        if self._remote_api is not None:
+            remote, self._remote_api = self._remote_api, None
+            await remote.aclose()
         await self.api.aclose()
         await self.pages.aclose()
         if self._process_writer is not None:
@@ -79,6 +87,27 @@ class ProbeContext:
             writer.close()
             return ThreadWriter(self.store)
         return writer
+
+    async def remote_api(self, calls: int) -> RemoteAPI | None:
+        """A helper process for a round making ``calls`` API calls, or None: make them inline."""
+        want = calls > 0 and (self.api_helper == "process" or (
+            self.api_helper == "auto" and calls >= REMOTE_MIN_CALLS))
+        remote = self._remote_api
+        if remote is not None and (remote.api is not self.api or not remote.alive):
+            self._remote_api = None  # it died, or the API client was replaced
+            await remote.aclose()
+            remote = None
+        if not want:
+            return None
+        if remote is not None:
+            return remote
+        remote = RemoteAPI(self.api)  # aclose() closes it; the daemon keeps it across rounds
+        try:
+            self._remote_api = await remote.start()
+        except RemoteUnavailable as exc:
+            log.warning("%s; making the round's API calls inline", exc)
+            return None
+        return remote
 
     def now(self) -> datetime:
         return self.clock.now()

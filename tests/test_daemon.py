@@ -164,3 +164,42 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
     assert status.returncode == 0, status.stderr
     assert "open inquiries: 1" in status.stdout and "acct-auto" in status.stdout
     assert "(ok, schema" in status.stdout and "columns" in status.stdout
+
+
+def test_reload_keeps_the_running_wechat_settings_until_a_restart(emulator, demo_config, caplog):
+    """The API client (and its helper process) is built once: a changed api_base is not silently ignored."""
+    import asyncio
+    import logging
+
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from monitor.clock import SHANGHAI
+    from monitor.config import load_config
+    from monitor.daemon import Daemon
+    from monitor.store import Store
+    from probes.context import ProbeContext
+
+    path = demo_config(emulator)
+    config = load_config(path)
+    gateway = "http://127.0.0.1:9/wechat-gateway"
+
+    async def go():
+        with Store.open(config.store_url) as store:
+            daemon = Daemon(path)
+            daemon.ctx = ProbeContext.open(config, store)
+            daemon.scheduler = AsyncIOScheduler(timezone=SHANGHAI)
+            try:
+                text = path.read_text(encoding="utf-8")
+                path.write_text(text.replace(f"api_base: {emulator.base_url}", f"api_base: {gateway}")
+                                .replace("timeout_s: 3", "timeout_s: 4"), encoding="utf-8")
+                with caplog.at_level(logging.WARNING, logger="wxmon.daemon"):
+                    daemon.reload()
+                return daemon.ctx.config
+            finally:
+                await daemon.ctx.aclose()
+
+    assert f"api_base: {emulator.base_url}" in path.read_text(encoding="utf-8")
+    reloaded = asyncio.run(go())
+    assert "the wechat settings changed: they take effect at the next restart" in caplog.text
+    assert reloaded.checks.timeout_s == 4  # the rest of the file is taken
+    assert str(reloaded.wechat.api_base).rstrip("/") == emulator.base_url

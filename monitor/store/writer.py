@@ -16,17 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import operator
-import os
-import signal
-import socket
-import subprocess
 import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any, Protocol
 
 from monitor.errors import WxmonError
+from monitor.helper_process import ignore_stop_signals, spawn_helper, stop_helper
 from monitor.store.records import ColumnResult
 
 PROCESS_WRITER_MIN_ACCOUNTS = 2000  # below this a round is too short to repay starting a process
@@ -74,18 +70,7 @@ class ProcessWriter:
         self._in_flight: asyncio.Future[Any] | None = None
 
     def start(self) -> "ProcessWriter":
-        # A plain child interpreter (not multiprocessing's spawn, which re-imports the caller's
-        # __main__), talking over a socket pair with multiprocessing's message framing.
-        parent, child = socket.socketpair()
-        env = dict(os.environ)
-        package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "monitor.store.writer", str(child.fileno())],
-                pass_fds=[child.fileno()], stdin=subprocess.DEVNULL, env=env)
-        finally:
-            child.close()
+        self._proc, parent = spawn_helper("monitor.store.writer")
         self._conn = Connection(parent.detach())
         try:
             self._conn.send(self._store_url)
@@ -146,13 +131,8 @@ class ProcessWriter:
                 self._conn.send(None)
             self._conn.close()
             self._conn = None
-        if self._proc is not None:
-            try:
-                self._proc.wait(timeout=30)  # a batch in flight commits first
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=5)
-            self._proc = None
+        proc, self._proc = self._proc, None
+        stop_helper(proc)  # a batch in flight commits first
 
     @staticmethod
     def _expect(answer: Any) -> None:
@@ -168,10 +148,7 @@ def _serve(conn: Any) -> None:
     """The child: open the store, apply each batch, answer ("ok", n) or ("error", why)."""
     from monitor.store.store import Store, _first_line
 
-    # The parent decides when we stop (it closes the socket; EOF ends us): a Ctrl-C or a
-    # service stop reaching the whole process group must not cut a batch short.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    ignore_stop_signals()  # the parent closing the socket ends us, never in mid-batch
     try:
         store_url = conn.recv()
     except EOFError:

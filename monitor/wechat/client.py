@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 MSGRECORD_WINDOW = timedelta(hours=24)
 MSGRECORD_PAGE = 10000
+SELFMENU = "cgi-bin/get_current_selfmenu_info"  # the menu as followers see it
 
 
 @dataclass(frozen=True)
@@ -202,9 +203,7 @@ class AccountAPI:
         body: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A token-authenticated call, respecting daily budgets; one token refetch at most."""
-        until = self.api.quotas.blocked_until(self.appid, endpoint)
-        if until is not None:
-            raise E.QuotaExhausted(f"daily budget used up until {until.isoformat()}", endpoint=endpoint, code=45009)
+        self.check_budget(endpoint)
         for attempt in (0, 1):
             token = await self.token()
             self.api.quotas.spend(self.appid, endpoint)
@@ -219,10 +218,16 @@ class AccountAPI:
                 raise
         raise AssertionError("unreachable")
 
+    def check_budget(self, endpoint: str) -> None:
+        """Raise QuotaExhausted if ``endpoint`` may not be called for this account now."""
+        until = self.api.quotas.blocked_until(self.appid, endpoint)
+        if until is not None:
+            raise E.QuotaExhausted(f"daily budget used up until {until.isoformat()}", endpoint=endpoint, code=45009)
+
     # -- endpoints ------------------------------------------------------------
 
     async def get_current_selfmenu_info(self) -> dict[str, Any]:
-        return await self.call("GET", "cgi-bin/get_current_selfmenu_info")
+        return await self.call("GET", SELFMENU)
 
     async def get_menu(self) -> dict[str, Any] | None:
         """The API-created menu, or None when the account has none (46003)."""

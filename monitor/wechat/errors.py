@@ -15,6 +15,7 @@ class WeChatError(Exception):
     retryable = False
 
     def __init__(self, message: str, *, endpoint: str = "", code: int | None = None) -> None:
+        self.message = message
         self.endpoint = endpoint
         self.code = code
         where = f"{endpoint}: " if endpoint else ""
@@ -100,6 +101,14 @@ _BY_CODE: dict[int, type[APIError]] = {
 }
 
 TOKEN_CODES = frozenset({40001, 40014, 42001})
+
+
+def rebuild(name: str, message: str, endpoint: str, code: int | None) -> WeChatError:
+    """The error named ``name`` (a class of this module), as another process described it."""
+    cls = globals().get(name)
+    if not (isinstance(cls, type) and issubclass(cls, WeChatError)):
+        cls = APIError if code is not None else WeChatError
+    return cls(message, endpoint=endpoint, code=code)
 
 
 def error_for(code: int, errmsg: str, endpoint: str) -> APIError:

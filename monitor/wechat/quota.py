@@ -66,11 +66,11 @@ class QuotaBook:
                     return self._day_end
         return None
 
-    def spend(self, appid: str, endpoint: str) -> None:
+    def spend(self, appid: str, endpoint: str, calls: int = 1) -> None:
         now = self._now()
         with self._lock:
             self._roll(now)
-            self._used[(appid, endpoint)] += 1
+            self._used[(appid, endpoint)] += calls
 
     def used_today(self, appid: str, endpoint: str) -> int:
         now = self._now()
