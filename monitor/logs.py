@@ -64,3 +64,10 @@ def setup_logging(*, json_lines: bool = False, level: str = "INFO", secrets: lis
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "apscheduler.executors", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def logging_mode() -> dict[str, object]:
+    """How this process logs (for a helper process to log the same way): JSON or not, and the level."""
+    root = logging.getLogger()
+    json_lines = any(isinstance(h.formatter, JsonFormatter) for h in root.handlers)
+    return {"json_lines": json_lines, "level": logging.getLevelName(root.getEffectiveLevel())}

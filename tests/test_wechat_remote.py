@@ -232,3 +232,35 @@ def test_a_helper_killed_mid_round_leaves_the_reads_to_the_round(make_emulator, 
     # The killed helper answered some reads; the victim's (and any other unanswered) were made inline.
     with_api = [a for a in load_config(config_path).accounts if a.api and a.appid]
     assert 0 < helper.calls[SELFMENU] < len(with_api)
+
+
+def test_the_helper_logs_as_the_daemon_does(emulator, capfd):
+    """JSON lines stay JSON lines: the helper's retries are logged in the daemon's format."""
+    import json
+    import logging
+
+    from monitor.logs import setup_logging
+
+    acct = emulator.scenario.accounts[0]
+    fault(emulator, account=acct.id, endpoint=SELFMENU, kind="busy", times=1)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    setup_logging(json_lines=True, level="INFO", secrets=[acct.secret])
+
+    async def go():
+        async with make_api(emulator) as api:
+            remote = await started(api)
+            try:
+                return await remote.call(api.account(acct.appid, acct.secret), "GET", SELFMENU)
+            finally:
+                await remote.aclose()
+
+    try:
+        assert asyncio.run(go())["selfmenu_info"]
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = [json.loads(line) for line in capfd.readouterr().err.splitlines() if line.startswith("{")]
+    retried = [entry for entry in lines if "retrying" in entry["message"]]
+    assert retried and retried[0]["logger"] == "monitor.wechat.client" and retried[0]["level"] == "info"
+    assert all(acct.secret not in json.dumps(entry) for entry in lines)

@@ -30,6 +30,7 @@ from typing import Any
 
 from monitor.errors import WxmonError
 from monitor.helper_process import ignore_stop_signals, spawn_helper, stop_helper
+from monitor.logs import logging_mode, setup_logging
 from monitor.wechat import errors as E
 from monitor.wechat.client import AccountAPI, RetryPolicy, WeChatAPI
 from monitor.wechat.quota import QuotaBook
@@ -80,7 +81,7 @@ class RemoteAPI:
         try:
             self._proc, sock = await loop.run_in_executor(None, spawn_helper, "monitor.wechat.remote")
             reader, self._writer = await asyncio.open_unix_connection(sock=sock)
-            self._writer.write(_frame(self.settings))
+            self._writer.write(_frame(_start_message(self.settings)))
             if await asyncio.wait_for(_read_frame(reader), START_TIMEOUT_S) != "ready":
                 raise EOFError
         except (EOFError, OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, pickle.UnpicklingError):
@@ -207,6 +208,10 @@ def settings_of(api: WeChatAPI) -> dict[str, Any]:
             "retry": (api.retry.attempts, api.retry.base_delay, api.retry.max_delay)}
 
 
+def _start_message(settings: dict[str, Any]) -> dict[str, Any]:
+    return {**settings, "logging": logging_mode()}  # the helper logs as the daemon does (JSON lines or not)
+
+
 # -- the child ------------------------------------------------------------------------------------
 
 HELPER_NICE = 10  # reads run ahead of need: they take the CPU the round's own work leaves idle
@@ -259,6 +264,7 @@ async def _serve(fd: int) -> None:
         settings = await _read_frame(reader)
     except (asyncio.IncompleteReadError, OSError):
         return
+    setup_logging(**settings["logging"])  # its messages hold no secret (error kinds and endpoints only)
     api = _CountingAPI(settings["api_base"], timeout=settings["timeout"], retry=RetryPolicy(*settings["retry"]),
                        quotas=_ParentsQuotas(budgets={}), max_connections=settings["max_connections"])
     tokens = api.tokens = _FetchedTokens()
@@ -317,6 +323,4 @@ async def _serve(fd: int) -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s wxmon[api helper] %(levelname)s %(name)s: %(message)s")
     asyncio.run(_serve(int(sys.argv[1])))
