@@ -335,8 +335,8 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
 
     online = await gate.healthy()
     # Menus due to be read: with enough of them the reads go to the API helper process (the
-    # other core), each handed over READ_AHEAD account starts before its account starts, a few
-    # at a time: a steady trickle, not bursts competing with the page checks.
+    # other core), READ_BATCH at a time, up to READ_AHEAD accounts ahead of the accounts begun,
+    # so the answers are there when their accounts start.
     due = [(i, a, client) for i, a in enumerate(accounts) if _menu_cached(ctx, a.id, now) is None
            and (client := ctx.account_api(a)) is not None] if online else []
     remote = await ctx.remote_api(len(due)) if due else None

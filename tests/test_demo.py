@@ -14,12 +14,36 @@ import pytest
 from emulator.scenario import load_scenario
 
 
+def start_demo(out: Path) -> subprocess.Popen:
+    """``wxmon demo`` into ``out``, its stdout and stderr into files beside it."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with (out.parent / "stdout").open("wb") as stdout, (out.parent / "stderr").open("wb") as stderr:
+        return subprocess.Popen([sys.executable, "-m", "monitor.cli", "demo", "--out", str(out)],
+                                stdout=stdout, stderr=stderr)
+
+
+def finish_demo(proc: subprocess.Popen, out: Path) -> subprocess.CompletedProcess:
+    code = proc.wait(timeout=600)
+    read = lambda name: (out.parent / name).read_text(encoding="utf-8", errors="replace")  # noqa: E731
+    return subprocess.CompletedProcess(proc.args, code, read("stdout"), read("stderr"))
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
-    out = tmp_path_factory.mktemp("demo") / "out"
-    done = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
-    return out, done
+def demo_runs(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, subprocess.CompletedProcess]]:
+    """Two demos with the same seed, run at the same time (each is mostly one busy process)."""
+    outs = [tmp_path_factory.mktemp(name) / "out" for name in ("demo", "again")]
+    procs = [start_demo(out) for out in outs]
+    try:
+        return [(out, finish_demo(proc, out)) for proc, out in zip(procs, outs)]
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+
+
+@pytest.fixture(scope="module")
+def demo(demo_runs) -> tuple[Path, subprocess.CompletedProcess]:
+    return demo_runs[0]
 
 
 def wxmon(*args: str) -> subprocess.CompletedProcess:
@@ -57,11 +81,10 @@ def test_demo_outputs_agree(demo):
     assert again.returncode == 0 and "合格率61.9%" in again.stdout
 
 
-def test_same_seed_same_results(demo, tmp_path):
-    out, done = demo
+def test_same_seed_same_results(demo_runs):
+    (out, done), (again_out, again) = demo_runs
     assert done.returncode == 0, done.stderr[-2000:]
-    again = subprocess.run([sys.executable, "-m", "monitor.cli", "demo", "--out", str(tmp_path / "again")],
-                           capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
+    assert out != again_out
     for name in ("wxmon-2023Q3.csv", "bulletin-2023Q3.md"):
-        assert (tmp_path / "again" / name).read_bytes() == (out / name).read_bytes(), name
+        assert (again_out / name).read_bytes() == (out / name).read_bytes(), name
