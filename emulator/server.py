@@ -84,6 +84,12 @@ class EmulatorServer:
             loop.run_forever()
         finally:
             loop.run_until_complete(runner.cleanup())
+            # Handlers still sleeping (slow and hang faults) past the shutdown timeout: end them
+            # here rather than leave them to be destroyed pending.
+            left = asyncio.all_tasks(loop)
+            for task in left:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*left, return_exceptions=True))
             loop.close()
 
     async def _listen(self, runner: web.AppRunner) -> None:
