@@ -86,6 +86,11 @@ class WeChatAPI:
     def now(self) -> datetime:
         return (self._clock or get_clock()).now()
 
+    def settings(self) -> dict[str, Any]:
+        """What another process needs to make calls as this client does (no secrets)."""
+        return {"api_base": self.api_base, "timeout": self._timeout.total, "max_connections": self._max_connections,
+                "retry": (self.retry.attempts, self.retry.base_delay, self.retry.max_delay)}
+
     async def aclose(self) -> None:
         if self._http is not None:
             await self._http.close()

@@ -66,7 +66,7 @@ class RemoteAPI:
 
     def __init__(self, api: WeChatAPI) -> None:
         self.api = api
-        self.settings = settings_of(api)
+        self.settings = api.settings()
         self.calls: Counter[str] = Counter()  # HTTP requests the helper made, by endpoint
         self._proc: Any = None
         self._writer: asyncio.StreamWriter | None = None
@@ -202,12 +202,6 @@ class RemoteAPI:
             await asyncio.get_running_loop().run_in_executor(None, stop_helper, proc, 10.0)
 
 
-def settings_of(api: WeChatAPI) -> dict[str, Any]:
-    """What the helper needs to make calls as ``api`` does (no secrets: those come per call)."""
-    return {"api_base": api.api_base, "timeout": api._timeout.total, "max_connections": api._max_connections,
-            "retry": (api.retry.attempts, api.retry.base_delay, api.retry.max_delay)}
-
-
 def _start_message(settings: dict[str, Any]) -> dict[str, Any]:
     return {**settings, "logging": logging_mode()}  # the helper logs as the daemon does (JSON lines or not)
 
@@ -280,10 +274,9 @@ async def _serve(fd: int) -> None:
                   params: dict[str, Any] | None, body: dict[str, Any] | None) -> None:
         calls: list[str] = []
         _job_calls.set(calls)  # this job's own task context
-        tokens.fetched.pop(appid, None)
         if token is not None:
             tokens.put(appid, token, HANDED_TOKEN_S, api.now())
-            tokens.fetched.pop(appid, None)
+            tokens.fetched.pop(appid, None)  # handed over, not fetched here
         answer: tuple[Any, ...]
         try:
             answer = (request_id, True, await api.account(appid, secret).call(method, endpoint, params=params, body=body))
