@@ -9,6 +9,7 @@ run reports every problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Iterable, Mapping
 from datetime import date
@@ -67,6 +68,17 @@ Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
 Text = Annotated[str, Field(min_length=1, max_length=500)]
 
 
+def _cidr(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise ValueError("must be an IP network in CIDR form, e.g. 10.1.0.0/16 or 127.0.0.1/32") from None
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+
+
 def _cron(value: str) -> str:
     try:
         cron_trigger(value)
@@ -90,6 +102,9 @@ class Wechat(_Model):
     api_base: HttpUrl = Field("https://api.weixin.qq.com",
                               description="WeChat platform API base URL (the emulator in the demo).")
     timeout_s: float = Field(10, gt=0, le=300, description="Timeout of one API call, seconds.")
+    max_answer_bytes: int = Field(16_000_000, ge=65_536, le=1_000_000_000,
+                                  description="Largest API answer read, decoded bytes; a longer one is the "
+                                  "platform's fault (error), never the account's.")
 
 
 class CalendarExtras(_Model):
@@ -142,6 +157,13 @@ class Checks(_Model):
     canary_urls: list[HttpUrl] = Field([], description="Control URLs for the monitor's own network health.")
     soft404_markers: list[Text] = Field(["页面不存在", "404 Not Found"],
                                         description="Body text of a page answering 200 that means 'not found'.")
+    max_page_bytes: int = Field(2_000_000, ge=65_536, le=100_000_000,
+                                description="Largest page body read, decoded bytes; a longer page is judged "
+                                "on what was read.")
+    allow_private: list[Cidr] = Field([], description="CIDRs of loopback, private, link-local or reserved "
+                                     "addresses that pages, redirects, feeds and channel URLs may reach "
+                                     "(e.g. an intranet government site; the demo lists the emulator's). "
+                                     "Everything else in those ranges is refused, never fetched.")
 
 
 class EmulatorChannel(_Model):
