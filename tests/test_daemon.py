@@ -71,8 +71,13 @@ def query(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
+# Every wait is for an event (a row, a log line); the timeouts only bound a failing run, so
+# they are generous: on a machine running two suites at once a daemon takes long to start.
+PATIENCE = 4
+
+
 def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + timeout * PATIENCE
     while time.monotonic() < deadline:
         try:
             value = predicate()
@@ -101,7 +106,7 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
                  "a round in flight")
         checks_before = query(db, "select coalesce(sum(checks), 0) from column_daily")[0][0]
         first.send_signal(signal.SIGKILL)
-        first.wait(10)
+        first.wait(10 * PATIENCE)
     finally:
         if first.poll() is None:
             first.kill()
@@ -130,7 +135,7 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
         second.send_signal(signal.SIGHUP)
         wait_for(lambda: "configuration reloaded" in log.read_text(errors="replace"), 20, "the reload")
         second.send_signal(signal.SIGTERM)
-        assert second.wait(30) == 0, log.read_text(errors="replace")[-2000:]
+        assert second.wait(30 * PATIENCE) == 0, log.read_text(errors="replace")[-2000:]
     finally:
         if second.poll() is None:
             second.kill()
@@ -160,7 +165,7 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
     for secret in demo_secret_env(server.scenario).values():
         assert secret not in logged
     status = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--config", str(config)],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60 * PATIENCE)
     assert status.returncode == 0, status.stderr
     assert "open inquiries: 1" in status.stdout and "acct-auto" in status.stdout
     assert "(ok, schema" in status.stdout and "columns" in status.stdout

@@ -192,17 +192,19 @@ def test_budgets_reset_at_shanghai_midnight_and_old_days_are_not_kept():
 def test_calls_waiting_for_a_connection_do_not_run_down_their_timeout(emulator):
     """More calls than connections: each call's timeout starts when it gets a connection."""
     acct = account_of(emulator)
-    fault(emulator, account=acct.id, endpoint="cgi-bin/get_current_selfmenu_info", kind="slow", delay_s=0.4)
+    fault(emulator, account=acct.id, endpoint="cgi-bin/get_current_selfmenu_info", kind="slow", delay_s=0.5)
 
     async def go():
-        async with make_api(emulator, timeout=1.0, max_connections=1, retry=RetryPolicy(attempts=1)) as api:
+        # 2 s leaves each call 1.5 s of slack on a loaded machine; a timeout counted from the
+        # queue would fail the later calls (the 6th would need 3 s).
+        async with make_api(emulator, timeout=2.0, max_connections=1, retry=RetryPolicy(attempts=1)) as api:
             client = api.account(acct.appid, acct.secret)
             await client.token()
-            return await asyncio.gather(*(client.get_current_selfmenu_info() for _ in range(4)),
+            return await asyncio.gather(*(client.get_current_selfmenu_info() for _ in range(6)),
                                         return_exceptions=True)
 
-    answers = run(go())  # one at a time: ~1.6 s in all, each call 0.4 s once connected
-    assert [type(a).__name__ for a in answers] == ["dict"] * 4
+    answers = run(go())  # one at a time: ~3 s in all, each call 0.5 s once connected
+    assert [type(a).__name__ for a in answers] == ["dict"] * 6
 
 
 @pytest.mark.parametrize(
@@ -218,11 +220,12 @@ def test_calls_waiting_for_a_connection_do_not_run_down_their_timeout(emulator):
 )
 def test_injected_faults_surface_as_typed_errors(emulator, kind, endpoint, error, blames):
     acct = account_of(emulator)
-    fault(emulator, account=acct.id, endpoint=endpoint, kind=kind, delay_s=3)
+    fault(emulator, account=acct.id, endpoint=endpoint, kind=kind, delay_s=8)
     transport = RequestCounter()
 
     async def go():
-        async with make_api(emulator, transport, timeout=0.5) as api:
+        # The token call before it must not time out on a loaded machine: 2 s against 8 s.
+        async with make_api(emulator, transport, timeout=2) as api:
             await api.account(acct.appid, acct.secret).freepublish_batchget()
 
     with pytest.raises(error) as info:
