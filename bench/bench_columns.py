@@ -255,11 +255,12 @@ def serve_emulator(accounts: int, columns: int, seed: int) -> int:
 # -- role: wxmon round -----------------------------------------------------------------
 
 
-def build_fetcher(concurrency: int) -> Any:
-    """The product's PageFetcher (its own global and per-host gates), per-host caps lifted."""
+def build_fetcher(config: Any, concurrency: int) -> Any:
+    """The product's PageFetcher as ``checks:`` builds it (page limit, address policy), per-host caps lifted."""
     from monitor.http import PageFetcher
 
-    return PageFetcher(concurrency=concurrency, per_host=concurrency, per_host_rate=None, timeout_s=15)
+    return PageFetcher.from_checks(config.checks, concurrency=concurrency, per_host=concurrency,
+                                   per_host_rate=None, timeout_s=15)
 
 
 class ShiftedClock:
@@ -325,8 +326,9 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(count_call)
-    api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock, trace_configs=[trace])
-    ctx = ProbeContext.open(config, store, pages=build_fetcher(concurrency), clock=clock, api=api)
+    api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock, trace_configs=[trace],
+                    max_answer_bytes=config.wechat.max_answer_bytes)
+    ctx = ProbeContext.open(config, store, pages=build_fetcher(config, concurrency), clock=clock, api=api)
     ctx.api_helper = args.api_helper
     accounts = select_accounts(config, None)
     out["rss_before_round_mb"] = maxrss_mb()
@@ -389,7 +391,8 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
 
     # Discovery alone (stable_token + get_current_selfmenu_info + discover), fresh token cache,
     # the round's per-account concurrency: what the API side costs on its own.
-    api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s)
+    api = WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s,
+                    max_answer_bytes=config.wechat.max_answer_bytes)
     limit = asyncio.Semaphore(max(8, config.checks.concurrency * 2))
     errors = 0
 
@@ -453,6 +456,7 @@ def write_accounts_yaml(path: Path, scenario: Any, base_url: str, db_path: Path,
         "  per_host_rate: 1000",
         "  timeout_s: 15",
         f"  canary_urls: [{base_url}/_emu/canary]",
+        "  allow_private: [127.0.0.1/32]",  # the emulator serves the pages
         "accounts:",
     ]
     for acct in scenario.accounts:

@@ -66,7 +66,8 @@ def write_demo_config(out_dir: Path, api_base: str) -> Path:
     text = re.sub(r"(?m)^schedules:\n(?:  .*\n)+", schedules, text)
     text = re.sub(r"(?m)^checks:\n(?:  .*\n)+",
                   f"checks:\n  canary_urls: [{api_base}/_emu/canary]\n  timeout_s: 3\n  per_host: 20\n"
-                  f"  per_host_rate: null\n", text)
+                  f"  per_host_rate: null\n  allow_private: [127.0.0.1/32]   # the emulator serves the pages\n",
+                  text)
     path = out_dir / "accounts.yaml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -11,17 +11,21 @@ canary's (:class:`HealthGate`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from monitor.http import PageFetcher, PageResult
+from monitor.http import REFUSED, PageFetcher, PageResult
+from monitor.wechat import answers as A
 from monitor.wechat.client import SELFMENU
 from probes.confirm import Outcome
+
+log = logging.getLogger(__name__)
 
 # Texts of mp.weixin.qq.com pages that answer 200 for an article that is gone.
 WECHAT_GONE = {
@@ -42,6 +46,15 @@ _ERROR_REASON = {
     "tls": "证书或加密连接错误",
     "too_many_redirects": "重定向次数过多",
     "bad_url": "链接格式错误",
+    "bad_body": "页面压缩数据损坏，无法打开",
+    # An IP-literal private address (or a redirect to one): no one outside can open it either.
+    "refused_address": "链接指向内网地址",
+}
+# What the monitor will not or cannot read, not the account's fault: a name resolving only to
+# private addresses from here (split DNS is possible), a content coding we did not ask for.
+_UNVERIFIABLE_ERRORS = {
+    "refused_dns": "链接指向内网地址（域名解析到内网地址，监测服务器按安全策略不访问）",
+    "undecodable": "页面使用监测端不支持的压缩编码，本轮无法核验内容",
 }
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.I | re.S)
@@ -84,24 +97,31 @@ class Check:
     elapsed_ms: float | None = None
 
 
-def discover(account_id: str, selfmenu: dict[str, Any] | None, declared: Iterable[dict[str, Any]] = ()) -> list[Column]:
+def discover(account_id: str, selfmenu: Any, declared: Iterable[dict[str, Any]] = ()) -> list[Column]:
     """Leaves of the menu as users see it, then declared columns not already in it."""
     return with_declared(account_id, menu_leaves(account_id, selfmenu), declared)
 
 
-def menu_leaves(account_id: str, selfmenu: dict[str, Any] | None) -> list[Column]:
-    """Leaves of the menu as users see it (``get_current_selfmenu_info``)."""
+def menu_leaves(account_id: str, selfmenu: Any) -> list[Column]:
+    """Leaves of the menu as users see it (``get_current_selfmenu_info``, None: no menu read).
+
+    The answer is checked against its model first (it may come raw from the API helper
+    process): a wrong shape raises MalformedAnswer, nothing else.
+    """
+    if selfmenu is None:
+        return []
+    menu = A.check(A.SelfMenu, selfmenu, SELFMENU)
+    if not menu.get("is_menu_open", 1):
+        return []
     columns: list[Column] = []
-    buttons = ((selfmenu or {}).get("selfmenu_info") or {}).get("button") or []
-    if selfmenu is not None and not selfmenu.get("is_menu_open", 1):
-        buttons = []
-    for top in buttons:
+    for top in (menu.get("selfmenu_info") or {}).get("button") or ():
         sub = top.get("sub_button")
-        leaves = sub.get("list", []) if isinstance(sub, dict) else (sub or [])
+        leaves = (sub.get("list") or ()) if isinstance(sub, dict) else (sub or ())
+        name = top.get("name") or ""
         if leaves:
-            columns += [_leaf(account_id, f"{top.get('name', '')}/{leaf.get('name', '')}", leaf) for leaf in leaves]
+            columns += [_leaf(account_id, f"{name}/{leaf.get('name') or ''}", leaf) for leaf in leaves]
         elif top.get("type"):
-            columns.append(_leaf(account_id, str(top.get("name", "")), top))
+            columns.append(_leaf(account_id, name, top))
     return columns
 
 
@@ -117,13 +137,14 @@ def with_declared(account_id: str, columns: Sequence[Column], declared: Iterable
     return out
 
 
-def _leaf(account_id: str, path: str, leaf: dict[str, Any]) -> Column:
-    kind = str(leaf.get("type") or "unknown")
+def _leaf(account_id: str, path: str, leaf: A.MenuLeaf) -> Column:
+    kind = leaf.get("type") or "unknown"
     targets: list[str] = []
-    if kind in ("view", "miniprogram") and leaf.get("url"):
-        targets.append(leaf["url"])
+    url = leaf.get("url")
+    if kind in ("view", "miniprogram") and url:
+        targets.append(url)
     elif kind == "news":
-        targets += [n["content_url"] for n in (leaf.get("news_info") or {}).get("list", []) if n.get("content_url")]
+        targets += [u for n in (leaf.get("news_info") or {}).get("list") or () if (u := n.get("content_url"))]
     value = leaf.get("value") if kind in ("text", "img", "voice", "video", "news") else None
     return Column(account_id, path, kind, tuple(targets), value)
 
@@ -131,6 +152,10 @@ def _leaf(account_id: str, path: str, leaf: dict[str, Any]) -> Column:
 def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT404) -> tuple[Outcome, str]:
     """What one fetched page says about its column (the monitor's health aside)."""
     if result.error:
+        if result.status is not None and result.status >= 400:
+            return "fail", f"HTTP {result.status}"  # the status says it all, body or not
+        if result.error in _UNVERIFIABLE_ERRORS:
+            return "unverifiable", _UNVERIFIABLE_ERRORS[result.error]
         return "fail", _ERROR_REASON.get(result.error, result.error)
     assert result.status is not None
     if result.status >= 400:
@@ -178,12 +203,15 @@ class HealthGate:
     did: a cached "online" from before a cut would blame the account for the cut.
     """
 
-    def __init__(self, fetcher: PageFetcher, canary_urls: Sequence[str], cache_s: float = 1.0) -> None:
+    def __init__(self, fetcher: PageFetcher, canary_urls: Sequence[str], cache_s: float = 1.0,
+                 exempt: bool = False) -> None:
         self._fetcher = fetcher
         self._urls = list(canary_urls)
+        self._exempt = exempt  # the API base as canary: the operator's choice, outside the address policy
         self._cache_s = cache_s
         self._started_at = -1e9  # monotonic start of the last canary check
         self._healthy = True
+        self._warned = False
         self._lock = asyncio.Lock()
 
     async def healthy(self, since: float | None = None) -> bool:
@@ -195,10 +223,17 @@ class HealthGate:
                      else time.monotonic() - self._started_at <= self._cache_s)
             if not fresh:
                 started = time.monotonic()
-                results = await asyncio.gather(*(self._fetcher.fetch(u) for u in self._urls))
+                results = await asyncio.gather(*(self._fetch(u) for u in self._urls))
                 self._healthy = any(r.answered for r in results)
+                if not self._warned and all(r.error in REFUSED for r in results):
+                    self._warned = True
+                    log.warning("every canary URL is refused by the outbound address policy: "
+                                "list its address in checks.allow_private")
                 self._started_at = started
             return self._healthy
+
+    def _fetch(self, url: str) -> Awaitable[PageResult]:
+        return self._fetcher.fetch(url, exempt=True) if self._exempt else self._fetcher.fetch(url)
 
 
 async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
@@ -302,11 +337,10 @@ async def _menu_columns(ctx: Any, account: Any, submitted: asyncio.Future[dict[s
         return with_declared(account.id, cached, declared), None
     refresh = ctx.config.checks.menu_refresh_minutes
     try:
-        menu = await _read_selfmenu(client, submitted)
-    except wx.WeChatError as exc:
+        leaves = menu_leaves(account.id, await _read_selfmenu(client, submitted))
+    except wx.WeChatError as exc:  # a malformed menu too: the platform's fault, not the account's
         outcome, reason = api_failure(exc, MENU)
         return with_declared(account.id, (), declared), Check(Column(account.id, "(菜单)", "menu"), outcome, reason)
-    leaves = menu_leaves(account.id, menu)
     if refresh:
         ctx.menus[account.id] = (now, tuple(leaves))
     return with_declared(account.id, leaves, declared), None
@@ -320,7 +354,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     policy = ctx.config.selected_policy
     rule = ConfirmRule(policy.confirm_failures, policy.confirm_minutes)
     markers = tuple(ctx.config.checks.soft404_markers) or DEFAULT_SOFT404
-    gate = HealthGate(ctx.pages, ctx.canary_urls)
+    gate = HealthGate(ctx.pages, ctx.canary_urls, exempt=ctx.canary_exempt)
     now = ctx.now()
     # The previous round's column states, read per account and only when needed (a failure, an
     # unreadable menu, the monitor offline): in a healthy round that is almost never. Each

@@ -53,9 +53,9 @@ class ProbeContext:
         return cls(
             config=config,
             store=store,
-            api=api or WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock),
-            pages=pages or PageFetcher(concurrency=checks.concurrency, per_host=checks.per_host,
-                                       per_host_rate=checks.per_host_rate, timeout_s=checks.timeout_s),
+            api=api or WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock,
+                                 max_answer_bytes=config.wechat.max_answer_bytes),
+            pages=pages or PageFetcher.from_checks(checks),
             clock=clock,
             calendar=config.work_calendar(),
         )
@@ -136,3 +136,8 @@ class ProbeContext:
         """Control URLs: configured ones, else the API base (any HTTP answer means we are online)."""
         urls = [str(u) for u in self.config.checks.canary_urls]
         return urls or [self.config.wechat.api_base]
+
+    @property
+    def canary_exempt(self) -> bool:
+        """Whether the canary is the API base, the operator's own choice outside the address policy."""
+        return not self.config.checks.canary_urls

@@ -62,7 +62,7 @@ def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         text = text.replace("http://127.0.0.1:8780", server.base_url)
         text = text.replace("store: sqlite:///wxmon.db", f"store: sqlite:///{tmp_path / 'wxmon.db'}")
         settings = {"canary_urls": [f"{server.base_url}/_emu/canary"], "per_host": 50, "per_host_rate": 1000,
-                    "timeout_s": 3, **checks}
+                    "timeout_s": 3, "allow_private": ["127.0.0.1/32"], **checks}
         block = "checks:\n" + "".join(f"  {k}: {json.dumps(v, ensure_ascii=False)}\n" for k, v in settings.items())
         start = text.index("checks:\n")
         end = text.index("channels:")

@@ -19,11 +19,13 @@ import pytest
 from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI, VirtualClock, as_utc
 from monitor.config import Account, Config
+from monitor.netpolicy import AddressPolicy
 from probes.channels import (BridgeChannel, ChannelError, EmulatorChannel, ManualChannel, ManualLog, Reply,
                              channel_for)
 from probes.channels import manual as manual_cli
 
 TOKEN = "s3cret-bridge-token-value"
+LOOPBACK = AddressPolicy.from_cidrs(["127.0.0.1/32"])  # the fake bridge's address
 
 
 def at(text: str) -> datetime:
@@ -188,7 +190,7 @@ def test_bridge_round_trip_and_idempotent_key(bridge: FakeBridge) -> None:
     acct = account()
 
     async def go() -> tuple[Any, Any, list[Reply]]:
-        chan = BridgeChannel(bridge.url, TOKEN)
+        chan = BridgeChannel(bridge.url, TOKEN, policy=LOOPBACK)
         try:
             first = await chan.send(acct, "phone-1", "请问？", key="wxmon-inquiry-7")
             again = await chan.send(acct, "phone-1", "请问？", key="wxmon-inquiry-7")
@@ -213,7 +215,7 @@ def test_bridge_failures_are_channel_errors_without_the_token(bridge: FakeBridge
     bridge.mode = mode
 
     async def go() -> ChannelError:
-        chan = BridgeChannel(bridge.url, TOKEN)
+        chan = BridgeChannel(bridge.url, TOKEN, policy=LOOPBACK)
         try:
             with pytest.raises(ChannelError) as info:
                 if mode == "bad_replies":
@@ -239,12 +241,12 @@ def test_bridge_wrong_or_missing_token(bridge: FakeBridge, monkeypatch: pytest.M
         finally:
             await chan.aclose()
 
-    wrong = run(go(BridgeChannel(bridge.url, "wrong-" + TOKEN)))
+    wrong = run(go(BridgeChannel(bridge.url, "wrong-" + TOKEN, policy=LOOPBACK)))
     assert "HTTP 401" in str(wrong) and TOKEN not in str(wrong) and not wrong.maybe_delivered
-    missing = run(go(BridgeChannel(bridge.url, None, token_env="WXMON_BRIDGE_TOKEN")))
+    missing = run(go(BridgeChannel(bridge.url, None, token_env="WXMON_BRIDGE_TOKEN", policy=LOOPBACK)))
     assert "WXMON_BRIDGE_TOKEN" in str(missing)
     assert bridge.deliveries == 0
-    assert TOKEN not in repr(BridgeChannel(bridge.url, TOKEN))
+    assert TOKEN not in repr(BridgeChannel(bridge.url, TOKEN, policy=LOOPBACK))
 
 
 def test_channel_for_builds_each_kind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -315,6 +317,7 @@ def probe_config(tmp_path: Path, bridge_url: str) -> Config:
         "wechat": {"api_base": closed_port_url()},  # no account has API access: never called
         "policy": "demo-default",
         "channels": {"bridge": {"url": bridge_url, "token_env": "WXMON_BRIDGE_TOKEN"}},
+        "checks": {"allow_private": ["127.0.0.1/32"]},  # the fake bridge
         "accounts": [
             account("by-hand", tester="检查员手机A").model_dump(mode="json", exclude_none=True),
             account("by-device", channel="bridge", tester="phone-1").model_dump(mode="json", exclude_none=True),

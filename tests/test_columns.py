@@ -99,8 +99,7 @@ def test_network_cut_mid_round_blames_nobody(make_emulator, demo_config):
     async def go():
         with Store.open(config.store_url) as store:
             checks = config.checks
-            pages = CutAfter(concurrency=checks.concurrency, per_host=checks.per_host,
-                             per_host_rate=checks.per_host_rate, timeout_s=checks.timeout_s)
+            pages = CutAfter.from_checks(checks)
             ctx = ProbeContext.open(config, store, clock=clock, pages=pages)
             try:
                 results = await run_probe(ctx, "columns", config.accounts)

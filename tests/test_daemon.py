@@ -54,7 +54,8 @@ schedules:
   privacy: "0 0 1 1 *"
   weekly_report: "0 0 1 1 *"
   inquiry_poll: "*/2 * * * * *"
-checks: {{canary_urls: ["{base_url}/_emu/canary"], timeout_s: 10, per_host: 10, per_host_rate: null}}
+checks: {{canary_urls: ["{base_url}/_emu/canary"], timeout_s: 10, per_host: 10, per_host_rate: null,
+         allow_private: [127.0.0.1/32]}}
 accounts:
 {accounts}""", encoding="utf-8")
     return path

@@ -13,8 +13,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from monitor.http import PageFetcher
+from monitor.netpolicy import AddressPolicy
 from probes.columns import has_visible_text, judge_page, visible_text
 
+LOOPBACK = AddressPolicy.from_cidrs(["127.0.0.1/32"])  # the test server stands in for the outside
 PIECE = "<p>办事指南、政策文件和便民服务信息。</p>" * 200  # ~8 KB a piece
 
 
@@ -61,7 +63,7 @@ def serve(coro_fn):
 
 def test_a_page_sent_in_pieces_is_read_whole():
     async def go(base):
-        async with PageFetcher(per_host_rate=None) as fetcher:
+        async with PageFetcher(per_host_rate=None, policy=LOOPBACK) as fetcher:
             return await fetcher.fetch(f"{base}/mp/s/streamed?pieces=8")
 
     result = serve(go)
@@ -74,7 +76,7 @@ def test_a_page_sent_in_pieces_is_read_whole():
 
 def test_a_body_over_the_cap_is_cut_at_the_cap():
     async def go(base):
-        async with PageFetcher(per_host_rate=None, max_body_bytes=20_000) as fetcher:
+        async with PageFetcher(per_host_rate=None, max_body_bytes=20_000, policy=LOOPBACK) as fetcher:
             return await fetcher.fetch(f"{base}/streamed?pieces=8")
 
     result = serve(go)
@@ -87,7 +89,8 @@ def test_unopenable_links_are_bad_url_not_a_crash():
     async def go(base):
         out = {}
         for per_host in (50, 4):  # the fast path and the per-host path
-            async with PageFetcher(concurrency=50, per_host=per_host, per_host_rate=None, timeout_s=3) as fetcher:
+            async with PageFetcher(concurrency=50, per_host=per_host, per_host_rate=None, timeout_s=3,
+                                   policy=LOOPBACK) as fetcher:
                 for url in (f"{base}/to-app", "ftp://127.0.0.1/x", "javascript:void(0)", "http://[::1/x",
                             "/relative", ""):
                     out[(per_host, url)] = await fetcher.fetch(url)
@@ -100,7 +103,7 @@ def test_unopenable_links_are_bad_url_not_a_crash():
 
 def test_declared_meta_charset_is_honoured():
     async def go(base):
-        async with PageFetcher(per_host_rate=None) as fetcher:
+        async with PageFetcher(per_host_rate=None, policy=LOOPBACK) as fetcher:
             return await fetcher.fetch(f"{base}/gbk")
 
     result = serve(go)

@@ -204,7 +204,7 @@ def test_accounts_without_api_scan_their_declared_columns(emulator, tmp_path, mo
     path.write_text(f"""
 store: sqlite:///{tmp_path / 'w.db'}
 wechat: {{api_base: "{emulator.base_url}"}}
-checks: {{per_host_rate: 1000}}
+checks: {{per_host_rate: 1000, allow_private: [127.0.0.1/32]}}
 accounts:
   - id: jd-noapi
     name: 无接口街道（模拟）

@@ -11,6 +11,7 @@ import os
 
 from monitor.clock import Clock
 from monitor.config import Account, Config
+from monitor.netpolicy import AddressPolicy
 from probes.channels.base import Channel, ChannelError, Reply, SentMessage
 from probes.channels.bridge import BridgeChannel
 from probes.channels.emulator import EmulatorChannel
@@ -38,5 +39,6 @@ def channel_for(config: Config, account: Account, *, clock: Clock | None = None)
         if bridge.url is None:
             raise ChannelError("channel bridge needs channels.bridge.url")
         token = os.environ.get(bridge.token_env) if bridge.token_env else None
-        return BridgeChannel(bridge.url, token or None, token_env=bridge.token_env)
+        return BridgeChannel(bridge.url, token or None, token_env=bridge.token_env,
+                             policy=AddressPolicy.from_cidrs(config.checks.allow_private))
     return None

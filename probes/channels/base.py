@@ -20,6 +20,7 @@ import httpx
 
 from monitor.clock import as_utc
 from monitor.config import Account
+from monitor.netpolicy import AddressPolicy, AddressRefused, PolicyResolver, refusal_in
 
 
 class ChannelError(Exception):
@@ -98,12 +99,37 @@ def _tls() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
-def http_client(timeout_s: float) -> httpx.AsyncClient:
+def http_client(timeout_s: float, policy: AddressPolicy | None = None) -> httpx.AsyncClient:
+    """A client for a channel service; with ``policy``, only addresses it permits are reached.
+
+    Redirects are not followed (httpx's default), so the request's own host is the only one.
+    """
     from httpx_aiohttp import AiohttpTransport
 
+    class PolicyTransport(AiohttpTransport):
+        """aiohttp's connector with the policy's resolver; IP-literal hosts checked before sending."""
+
+        def __init__(self, policy: AddressPolicy) -> None:
+            super().__init__(verify=_tls(), trust_env=False, client=self._session)
+            self.policy = policy
+
+        def _session(self) -> Any:
+            import aiohttp
+
+            return aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+                ssl=self.ssl_context, keepalive_timeout=self.limits.keepalive_expiry,
+                limit=self.limits.max_connections or 100, resolver=PolicyResolver(self.policy)))
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            host = request.url.host
+            if self.policy.permits_host(host) is False:  # aiohttp asks no resolver for a literal
+                raise httpx.ConnectError("address refused", request=request) from AddressRefused(host, [host])
+            return await super().handle_async_request(request)
+
     # httpx's API over aiohttp: the default httpcore pool measured several times slower here.
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False,
-                             transport=AiohttpTransport(verify=_tls(), trust_env=False),
+    transport = (AiohttpTransport(verify=_tls(), trust_env=False) if policy is None
+                 else PolicyTransport(policy))
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, transport=transport,
                              headers={"User-Agent": "wxmon"})
 
 
@@ -118,6 +144,9 @@ async def request_json(client: httpx.AsyncClient, what: str, method: str, url: s
     try:
         response = await client.request(method, url, headers=headers, params=params, json=body)
     except _NOT_SENT as exc:
+        if refusal_in(exc) is not None:
+            raise ChannelError(f"{what}: address refused by the outbound address policy "
+                               "(checks.allow_private)") from None
         raise ChannelError(f"{what}: cannot connect ({type(exc).__name__})") from None
     except httpx.HTTPError as exc:
         raise ChannelError(f"{what}: no answer ({type(exc).__name__})", maybe_delivered=True) from None
