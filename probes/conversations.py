@@ -61,8 +61,9 @@ from typing import Any
 from monitor.clock import SHANGHAI, UTC, to_local
 from monitor.config import Account
 from monitor.store import FollowerDay
+from monitor.wechat import answers as A
 from monitor.wechat import errors as E
-from probes.failures import ShapeError, api_failure, missing_secret_reason
+from probes.failures import api_failure, missing_secret_reason
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ AGENT_REPLY = 2002  # 客服发送信息: an agent (or the customer-service API)
 ANSWER_DAYS = 2  # the day itself and the next one: replies later count as no answer
 CONCURRENCY = 16  # accounts in flight at once
 WHAT = "网民留言答复情况"
+MSGRECORD = "customservice/msgrecord/getmsglist"
 FEATURE_OFF_REASON = f"未开通新版客服功能（65400），无法统计{WHAT}"
 PROVISIONAL_REASON = "次日尚未结束，答复数为暂计，重新统计该日时更新"
 
@@ -109,34 +111,21 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def _seconds(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ShapeError("a record without a time")
-    try:
-        seconds = int(value)
-    except ValueError:
-        raise ShapeError("a record with a non-numeric time") from None
-    if seconds <= 0:
-        raise ShapeError("a record with a non-positive time")
-    return seconds
-
-
 def parse_records(records: Iterable[Any]) -> list[tuple[int, int, str]]:
-    """(unix time, opercode, openid) of the 2002/2003 records, in platform order; texts dropped."""
+    """(unix time, opercode, openid) of the 2002/2003 records, in platform order; texts dropped.
+
+    Each record is checked against :class:`~monitor.wechat.answers.MsgRecord` (the client has
+    checked those it returns already; this takes records from anywhere).
+    """
     out: list[tuple[int, int, str]] = []
-    for record in records:
-        if not isinstance(record, dict):
-            raise ShapeError("a record is not an object")
-        try:
-            code = int(record.get("opercode"))  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            raise ShapeError("a record without an opercode") from None
+    for i, raw in enumerate(records):
+        record = A.check(A.MsgRecord, raw, MSGRECORD)
+        code = record["opercode"]
         if code not in (FOLLOWER_MESSAGE, AGENT_REPLY):
             continue  # session events: not a message either way
-        openid = record.get("openid")
-        if not isinstance(openid, str) or not openid:
-            raise ShapeError("a record without an openid")
-        out.append((_seconds(record.get("time")), code, openid))
+        if not record["openid"]:
+            raise E.MalformedAnswer("a message without an openid", endpoint=MSGRECORD, field=f"recordlist.{i}.openid")
+        out.append((record["time"], code, record["openid"]))
     return out
 
 
@@ -191,7 +180,7 @@ async def check_account(ctx: Any, account: Account, day: date, now: datetime) ->
     read_end = min(deadline, now)
     try:
         records = parse_records(await api.msg_records(start, read_end))
-    except (E.WeChatError, ShapeError) as exc:
+    except E.WeChatError as exc:
         return Outcome(*failure(exc))
     tally = pair(records, int(start.timestamp()), int(end.timestamp()), int(deadline.timestamp()))
     return Outcome("ok", "" if now >= deadline else PROVISIONAL_REASON, tally)

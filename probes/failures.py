@@ -3,7 +3,9 @@
 One place for every probe: a failure of the platform API becomes ``error``
 (the monitor's own trouble, never counted against the account) or
 ``unverifiable`` (the account's API access is not set up for us), with a
-Chinese reason naming what could not be checked.
+Chinese reason naming what could not be checked. A malformed answer (the
+platform's fault) and a bug of wxmon's own are worded apart: only the second
+says 监测程序内部错误.
 """
 
 from __future__ import annotations
@@ -12,8 +14,7 @@ from monitor.config import Account
 from monitor.wechat import errors as E
 
 
-class ShapeError(Exception):
-    """An answer that is JSON but not the shape the platform documents."""
+MALFORMED = "接口返回格式异常"
 
 
 def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[str, str]:
@@ -27,6 +28,11 @@ def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[str, st
     if isinstance(exc, E.WeChatError) and exc.blames == "config":
         return "unverifiable", f"公众号接口权限未开通（errcode {exc.code}），无法自动核查{what}"
     keep = "本轮未核查，保留上次结果"
+    if isinstance(exc, E.AnswerTooLarge):
+        return "error", f"{MALFORMED}（返回内容超过大小上限），{keep}"
+    if isinstance(exc, E.MalformedAnswer):
+        where = f"（字段 {exc.field}）" if exc.field else ""
+        return "error", f"{MALFORMED}{where}，{keep}"
     if isinstance(exc, E.QuotaExhausted):
         return "error", f"接口今日调用次数已达上限（45009），{keep}"
     if isinstance(exc, E.Busy):
@@ -39,8 +45,6 @@ def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[str, st
         return "error", f"access_token被拒绝（errcode {exc.code}），{keep}"
     if isinstance(exc, E.APIError):
         return "error", f"微信接口返回错误（errcode {exc.code}），{keep}"
-    if isinstance(exc, ShapeError):
-        return "error", f"微信接口返回内容格式异常，{keep}"
     return "error", f"监测程序内部错误（{type(exc).__name__}），{keep}"
 
 

@@ -44,8 +44,9 @@ from monitor.clock import UTC, to_local
 from monitor.config import Account
 from monitor.store import ContentItem
 from monitor.wechat import AccountAPI
+from monitor.wechat import answers as A
 from monitor.wechat import errors as E
-from probes.failures import ShapeError, api_failure, missing_secret_reason
+from probes.failures import api_failure, missing_secret_reason
 
 log = logging.getLogger(__name__)
 
@@ -81,42 +82,31 @@ def split_item_id(item_id: str) -> tuple[str, int]:
 # -- parsing ----------------------------------------------------------------------
 
 
-def _instant(value: Any) -> datetime | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        return None
-    try:
-        seconds = int(value)
-    except ValueError:
-        return None
-    return datetime.fromtimestamp(seconds, UTC) if seconds > 0 else None
+def checked_page(source: str, data: Any) -> A.FreepublishPage | A.MaterialPage:
+    """A batchget answer checked against its model (MalformedAnswer if it is not one)."""
+    if source == FREEPUBLISH:
+        return A.check(A.FreepublishPage, data, "cgi-bin/freepublish/batchget")
+    return A.check(A.MaterialPage, data, "cgi-bin/material/batchget_material")
 
 
-def parse_page(account_id: str, source: str, data: dict[str, Any], seen_at: datetime) -> tuple[list[ContentItem], int]:
+def parse_page(account_id: str, source: str, data: Any, seen_at: datetime) -> tuple[list[ContentItem], int]:
     """Content items of one batchget page, and how many entries the page held."""
-    entries = data.get("item")
-    if entries is None:
-        entries = []
-    if not isinstance(entries, list):
-        raise ShapeError("item is not a list")
+    entries: list[Any] = checked_page(source, data).get("item") or []
     key_name = "article_id" if source == FREEPUBLISH else "media_id"
     items: list[ContentItem] = []
     for entry in entries:
-        if not isinstance(entry, dict) or not isinstance(entry.get(key_name), str) or not entry[key_name]:
-            raise ShapeError(f"an item without {key_name}")
-        content = entry.get("content") if isinstance(entry.get("content"), dict) else {}
-        news = content.get("news_item") if isinstance(content.get("news_item"), list) else []
+        key: str = entry[key_name]
+        content = entry.get("content") or {}
+        news = content.get("news_item") or []
         # The docs put update_time beside content; the platform has been seen putting it inside.
-        when = (_instant(entry.get("update_time")) or _instant(content.get("update_time"))
-                or _instant(content.get("create_time")))
+        seconds = entry.get("update_time") or content.get("update_time") or content.get("create_time")
+        when = datetime.fromtimestamp(seconds, UTC) if seconds else None
         if not news:  # no_content may drop the whole content object: keep the publication itself
-            items.append(ContentItem(account_id, source, entry[key_name], None, None, when, seen_at))
+            items.append(ContentItem(account_id, source, key, None, None, when, seen_at))
             continue
         for i, article in enumerate(news):
-            article = article if isinstance(article, dict) else {}
-            title = article.get("title") if isinstance(article.get("title"), str) else None
-            url = article.get("url") if isinstance(article.get("url"), str) and article.get("url") else None
-            items.append(ContentItem(account_id, source, item_id_for(entry[key_name], i, len(news)),
-                                     title, url, when, seen_at))
+            items.append(ContentItem(account_id, source, item_id_for(key, i, len(news)),
+                                     article.get("title"), article.get("url") or None, when, seen_at))
     return items, len(entries)
 
 
@@ -145,8 +135,8 @@ async def list_published(api: AccountAPI, source: str, account_id: str, known_la
         page, entries = parse_page(account_id, source, data, now)
         items.extend(page)
         offset += entries
-        total = data.get("total_count")
-        if entries < PAGE_SIZE or (isinstance(total, int) and offset >= total):
+        total = data.get("total_count")  # checked by the client (and again by parse_page)
+        if entries < PAGE_SIZE or (total is not None and offset >= total):
             break
         times = [i.published_at for i in page if i.published_at is not None]
         if known_latest is not None and any(t <= known_latest for t in times):
@@ -167,7 +157,7 @@ async def check_account(ctx: Any, account: Account, known_latest: datetime | Non
             return Outcome("ok", "", FREEPUBLISH, items)
     except E.NotAuthorized:
         unauthorized = True
-    except (E.WeChatError, ShapeError) as exc:
+    except E.WeChatError as exc:
         return Outcome(*api_failure(exc))
     # Not authorized, or nothing listed (mass-sent articles are not): the news material.
     try:
@@ -176,7 +166,7 @@ async def check_account(ctx: Any, account: Account, known_latest: datetime | Non
         if unauthorized:
             return Outcome("unverifiable", "公众号未授权本平台调用已发布文章接口和素材接口（48001），无法自动核查更新情况")
         return Outcome("unverifiable", "已发布文章接口未返回任何文章，素材接口未授权（48001），无法自动核查更新情况")
-    except (E.WeChatError, ShapeError) as exc:
+    except E.WeChatError as exc:
         return Outcome(*api_failure(exc))
     if unauthorized:
         return Outcome("ok", "已发布文章接口未授权（48001），改用素材库核查", MATERIAL, items)

@@ -22,6 +22,7 @@ from monitor.clock import SHANGHAI
 from monitor.config import Account
 from monitor.metrics import compute
 from monitor.period import parse_period
+from monitor.wechat.errors import MalformedAnswer
 from probes import conversations
 
 try:
@@ -289,15 +290,18 @@ def test_pairing_rules_on_a_hand_made_day(make_emulator, tmp_path: Path, monkeyp
 
 
 def test_pair_ignores_other_opercodes_and_rejects_malformed_records() -> None:
+    t0 = 1_690_000_000  # times before the platform existed are malformed (monitor.wechat.answers)
     recs = conversations.parse_records([
-        {"openid": "o1", "opercode": 1000, "time": 50},  # session event
-        {"openid": "o1", "opercode": "2003", "time": "100", "text": "x"},
-        {"openid": "o2", "opercode": 2002, "time": 130},  # another follower's reply
-        {"openid": "o1", "opercode": 2002, "time": 160},
+        {"openid": "o1", "opercode": 1000, "time": t0 + 50},  # session event
+        {"openid": "o1", "opercode": "2003", "time": str(t0 + 100), "text": "x"},
+        {"openid": "o2", "opercode": 2002, "time": t0 + 130},  # another follower's reply
+        {"openid": "o1", "opercode": 2002, "time": t0 + 160},
     ])
-    tally = conversations.pair(recs, 0, 1000, 2000)
+    tally = conversations.pair(recs, t0, t0 + 1000, t0 + 2000)
     assert (tally.messages, tally.answered, tally.median, tally.p90) == (1, 1, 1.0, 1.0)
-    with pytest.raises(conversations.ShapeError):
-        conversations.parse_records([{"openid": "", "opercode": 2003, "time": 1}])
-    with pytest.raises(conversations.ShapeError):
+    with pytest.raises(MalformedAnswer):
+        conversations.parse_records([{"openid": "", "opercode": 2003, "time": t0}])
+    with pytest.raises(MalformedAnswer):
         conversations.parse_records([{"openid": "o", "opercode": 2002}])
+    with pytest.raises(MalformedAnswer):
+        conversations.parse_records([{"openid": "o", "opercode": 2002, "time": 1}])

@@ -4,6 +4,8 @@ Probes never build API URLs: they call methods here. The base URL comes from
 config (the real platform, the emulator, or an egress gateway), token handling
 is in :mod:`monitor.wechat.tokens`, daily budgets in :mod:`monitor.wechat.quota`,
 and every failure surfaces as a typed :mod:`monitor.wechat.errors` exception.
+Answers are read up to ``max_answer_bytes`` (decoded) and checked against their
+models in :mod:`monitor.wechat.answers` before anyone reads them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import asyncio
 import json
 import logging
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Awaitable, Callable
@@ -19,6 +22,7 @@ from typing import Any, Awaitable, Callable
 import aiohttp
 
 from monitor.clock import Clock, get_clock
+from monitor.wechat import answers as A
 from monitor.wechat import errors as E
 from monitor.wechat.quota import QuotaBook
 from monitor.wechat.tokens import TokenCache
@@ -28,7 +32,13 @@ log = logging.getLogger(__name__)
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 MSGRECORD_WINDOW = timedelta(hours=24)
 MSGRECORD_PAGE = 10000
+MSGRECORD_MAX_PAGES = 100  # per 24 h window: a million messages a day is no account's; stop a runaway cursor
 SELFMENU = "cgi-bin/get_current_selfmenu_info"  # the menu as followers see it
+DEFAULT_MAX_ANSWER_BYTES = 16_000_000
+# Small JSON values cost ~20x their bytes as Python objects (16 MB of "{}," is 350 MB): answers past
+# a megabyte are refused beyond this many values. A full msgrecord page holds ~60,000.
+MAX_VALUES, VALUE_COUNT_FROM = 1_000_000, 1 << 20
+_INFLATE_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
 @dataclass(frozen=True)
@@ -56,6 +66,7 @@ class WeChatAPI:
         clock: Clock | None = None,
         quotas: QuotaBook | None = None,
         max_connections: int = 100,
+        max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -69,6 +80,7 @@ class WeChatAPI:
         # httpx and 3.3 s through aiohttp (bench/bench_columns.py).
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
+        self.max_answer_bytes = max_answer_bytes
         self._trace_configs = trace_configs
         self._http: aiohttp.ClientSession | None = None
         # Calls beyond the pool wait here, not in aiohttp's connector queue: a wait there counts
@@ -77,10 +89,12 @@ class WeChatAPI:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._http is None or self._http.closed:
+            # We inflate answers ourselves (read_answer), counting decoded bytes as they come: aiohttp
+            # before 3.12 would inflate a whole network read at once, however far it expands.
             self._http = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30),
-                timeout=self._timeout, headers={"User-Agent": "wxmon"}, trust_env=False,
-                trace_configs=self._trace_configs)
+                timeout=self._timeout, headers={"User-Agent": "wxmon", "Accept-Encoding": "gzip, deflate"},
+                trust_env=False, auto_decompress=False, trace_configs=self._trace_configs)
         return self._http
 
     def now(self) -> datetime:
@@ -89,7 +103,8 @@ class WeChatAPI:
     def settings(self) -> dict[str, Any]:
         """What another process needs to make calls as this client does (no secrets)."""
         return {"api_base": self.api_base, "timeout": self._timeout.total, "max_connections": self._max_connections,
-                "retry": (self.retry.attempts, self.retry.base_delay, self.retry.max_delay)}
+                "retry": (self.retry.attempts, self.retry.base_delay, self.retry.max_delay),
+                "max_answer_bytes": self.max_answer_bytes}
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -138,24 +153,72 @@ class WeChatAPI:
         try:
             async with self._gate, self._client().request(
                     method, url, params=params, data=content, headers=headers) as resp:
-                status, raw = resp.status, await resp.read()
+                if resp.status != 200:
+                    raise E.BadResponse(f"HTTP {resp.status}", endpoint=endpoint)
+                raw = await read_answer(resp, self.max_answer_bytes, endpoint)
         except asyncio.TimeoutError:
             raise E.NetworkError("timed out", endpoint=endpoint) from None
         except (aiohttp.ClientError, OSError) as exc:
             # The exception text may hold the URL with its access_token: keep only the kind.
             raise E.NetworkError(f"connection failed ({type(exc).__name__})", endpoint=endpoint) from None
-        if status != 200:
-            raise E.BadResponse(f"HTTP {status}", endpoint=endpoint)
-        try:
-            data = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise E.BadResponse("answer is not JSON", endpoint=endpoint) from None
-        if not isinstance(data, dict):
-            raise E.BadResponse("answer is not a JSON object", endpoint=endpoint)
-        code = int(data.get("errcode", 0) or 0)
-        if code != 0:
-            raise E.error_for(code, data.get("errmsg", ""), endpoint)
-        return data
+        return decode_answer(raw, endpoint)
+
+
+def decode_answer(raw: bytes | bytearray, endpoint: str) -> dict[str, Any]:
+    """The JSON object of an answer with errcode 0; the typed error of any other answer."""
+    # Every value but the first of a container follows a comma (commas in strings overcount: fine).
+    if len(raw) > VALUE_COUNT_FROM and raw.count(b",") + raw.count(b"{") + raw.count(b"[") > MAX_VALUES:
+        raise E.AnswerTooLarge(f"answer holds more than {MAX_VALUES} values", endpoint=endpoint)
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):  # an HTML error page, a cut answer: may pass
+        raise E.BadResponse("answer is not JSON", endpoint=endpoint) from None
+    except (ValueError, RecursionError):  # JSON, but past Python's digit or nesting limits
+        raise E.MalformedAnswer("answer holds values too large or nested too deeply", endpoint=endpoint) from None
+    if not isinstance(data, dict):
+        raise E.MalformedAnswer("answer is not a JSON object", endpoint=endpoint)
+    envelope = A.check(A.Envelope, data, endpoint)
+    code = envelope.get("errcode") or 0
+    if code != 0:
+        raise E.error_for(code, envelope.get("errmsg") or "", endpoint)
+    return data
+
+
+async def read_answer(resp: aiohttp.ClientResponse, limit: int, endpoint: str) -> bytearray:
+    """The body, inflated, as it streams in; AnswerTooLarge once received or decoded bytes pass ``limit``."""
+    if resp.content_length is not None and resp.content_length > limit:
+        raise _too_large(limit, endpoint)
+    encoding = resp.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity") and encoding not in _INFLATE_WBITS:
+        raise E.BadResponse(f"unsupported content encoding {encoding[:20]!r}", endpoint=endpoint)
+    inflate: zlib._Decompress | None = None
+    body = bytearray()
+    received = 0
+    async for chunk in resp.content.iter_any():
+        received += len(chunk)
+        if received > limit:
+            raise _too_large(limit, endpoint)
+        if encoding in _INFLATE_WBITS:
+            if inflate is None:
+                # Some servers send raw deflate for "deflate": no zlib header (low nibble 8) then.
+                raw_deflate = encoding == "deflate" and chunk[0] & 0x0F != 8
+                inflate = zlib.decompressobj(-zlib.MAX_WBITS if raw_deflate else _INFLATE_WBITS[encoding])
+            try:
+                # One byte past the room left: more output than that means over the limit; output
+                # stops there, so a small chunk never expands to more than the limit in memory.
+                chunk = inflate.decompress(chunk, limit - len(body) + 1)
+            except zlib.error:
+                raise E.BadResponse("answer does not inflate", endpoint=endpoint) from None
+        body += chunk
+        if len(body) > limit:
+            raise _too_large(limit, endpoint)
+    if encoding in _INFLATE_WBITS and received and (inflate is None or not inflate.eof):
+        raise E.BadResponse("compressed answer cut short", endpoint=endpoint)
+    return body
+
+
+def _too_large(limit: int, endpoint: str) -> E.AnswerTooLarge:
+    return E.AnswerTooLarge(f"answer over {limit} bytes", endpoint=endpoint)
 
 
 class AccountAPI:
@@ -193,10 +256,9 @@ class AccountAPI:
                 )
             except E.TokenInvalid as exc:  # 40001 on the token call means a wrong secret
                 raise E.BadCredentials("appid or secret refused", endpoint=exc.endpoint, code=exc.code) from None
-            value = data.get("access_token")
-            if not isinstance(value, str) or not value:
-                raise E.BadResponse("token answer has no access_token", endpoint="cgi-bin/stable_token")
-            cache.put(self.appid, value, int(data.get("expires_in", 7200)), self.api.now())
+            answer = A.check(A.TokenAnswer, data, "cgi-bin/stable_token")
+            value = answer["access_token"]
+            cache.put(self.appid, value, answer.get("expires_in", 7200), self.api.now())
             return value
 
     async def call(
@@ -231,49 +293,59 @@ class AccountAPI:
 
     # -- endpoints ------------------------------------------------------------
 
-    async def get_current_selfmenu_info(self) -> dict[str, Any]:
-        return await self.call("GET", SELFMENU)
+    # Each returns its answer checked against its model in :mod:`monitor.wechat.answers` (a plain
+    # dict of the declared fields): a wrong shape raises MalformedAnswer here, not in a probe.
 
-    async def get_menu(self) -> dict[str, Any] | None:
+    async def get_current_selfmenu_info(self) -> A.SelfMenu:
+        return A.check(A.SelfMenu, await self.call("GET", SELFMENU), SELFMENU)
+
+    async def get_menu(self) -> A.ApiMenu | None:
         """The API-created menu, or None when the account has none (46003)."""
         try:
-            return await self.call("GET", "cgi-bin/menu/get")
+            return A.check(A.ApiMenu, await self.call("GET", "cgi-bin/menu/get"), "cgi-bin/menu/get")
         except E.NoMenu:
             return None
 
-    async def freepublish_batchget(self, offset: int = 0, count: int = 20, no_content: bool = True) -> dict[str, Any]:
+    async def freepublish_batchget(self, offset: int = 0, count: int = 20, no_content: bool = True,
+                                   ) -> A.FreepublishPage:
+        endpoint = "cgi-bin/freepublish/batchget"
         body = {"offset": offset, "count": max(1, min(count, 20)), "no_content": 1 if no_content else 0}
-        return await self.call("POST", "cgi-bin/freepublish/batchget", body=body)
+        return A.check(A.FreepublishPage, await self.call("POST", endpoint, body=body), endpoint)
 
-    async def freepublish_getarticle(self, article_id: str) -> dict[str, Any]:
-        return await self.call("POST", "cgi-bin/freepublish/getarticle", body={"article_id": article_id})
+    async def freepublish_getarticle(self, article_id: str) -> A.Article:
+        endpoint = "cgi-bin/freepublish/getarticle"
+        return A.check(A.Article, await self.call("POST", endpoint, body={"article_id": article_id}), endpoint)
 
-    async def material_news(self, offset: int = 0, count: int = 20) -> dict[str, Any]:
+    async def material_news(self, offset: int = 0, count: int = 20) -> A.MaterialPage:
+        endpoint = "cgi-bin/material/batchget_material"
         body = {"type": "news", "offset": offset, "count": max(1, min(count, 20))}
-        return await self.call("POST", "cgi-bin/material/batchget_material", body=body)
+        return A.check(A.MaterialPage, await self.call("POST", endpoint, body=body), endpoint)
 
-    async def get_autoreply_info(self) -> dict[str, Any]:
-        return await self.call("GET", "cgi-bin/get_current_autoreply_info")
+    async def get_autoreply_info(self) -> A.AutoReply:
+        endpoint = "cgi-bin/get_current_autoreply_info"
+        return A.check(A.AutoReply, await self.call("GET", endpoint), endpoint)
 
     async def send_text(self, openid: str, text: str) -> None:
         body = {"touser": openid, "msgtype": "text", "text": {"content": text}}
         await self.call("POST", "cgi-bin/message/custom/send", body=body)
 
-    async def quota(self, cgi_path: str) -> dict[str, Any]:
-        data = await self.call("POST", "cgi-bin/openapi/quota/get", body={"cgi_path": cgi_path})
-        return data.get("quota", {})
+    async def quota(self, cgi_path: str) -> A.Quota:
+        endpoint = "cgi-bin/openapi/quota/get"
+        data = await self.call("POST", endpoint, body={"cgi_path": cgi_path})
+        return A.check(A.QuotaAnswer, data, endpoint).get("quota") or {}
 
-    async def msg_records(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    async def msg_records(self, start: datetime, end: datetime) -> list[A.MsgRecord]:
         """Every customer-service record in [start, end), in 24 h windows, paged by msgid."""
-        records: list[dict[str, Any]] = []
+        endpoint = "customservice/msgrecord/getmsglist"
+        records: list[A.MsgRecord] = []
         window_start = start
         while window_start < end:
             window_end = min(window_start + MSGRECORD_WINDOW, end)
             msgid = 1
-            while True:
+            for _ in range(MSGRECORD_MAX_PAGES):
                 data = await self.call(
                     "POST",
-                    "customservice/msgrecord/getmsglist",
+                    endpoint,
                     body={
                         "starttime": int(window_start.timestamp()),
                         # Both ends are inclusive seconds on the platform: stop one short of the next window.
@@ -282,10 +354,16 @@ class AccountAPI:
                         "number": MSGRECORD_PAGE,
                     },
                 )
-                page = data.get("recordlist") or []
+                answer = A.check(A.MsgRecordPage, data, endpoint)
+                page = answer.get("recordlist") or []
                 records.extend(page)
                 if len(page) < MSGRECORD_PAGE:
                     break
-                msgid = int(data.get("msgid", 0)) + 1
+                last = answer.get("msgid")
+                if last is None or last < msgid:  # a full page must move the cursor on, or we would loop
+                    raise E.MalformedAnswer("a full page without a later msgid", endpoint=endpoint, field="msgid")
+                msgid = last + 1
+            else:
+                raise E.MalformedAnswer(f"more than {MSGRECORD_MAX_PAGES} full pages in 24 h", endpoint=endpoint)
             window_start = window_end
         return records

@@ -1,7 +1,7 @@
 """Typed errors of the platform API.
 
 Each error says whose problem it is, so no caller has to guess from a code:
-``blames`` is ``"monitor"`` (our network, the platform busy, a quota: the result
+``blames`` is ``"monitor"`` (our network, the platform busy or malformed, a quota: the result
 is ``error``) or ``"config"`` (the account's API access is not set up for us:
 ``unverifiable``). None of them ever blames the account itself, and none carries
 a secret or an access token in its text.
@@ -33,6 +33,21 @@ class BadResponse(WeChatError):
     """An answer that is not the API's JSON (HTTP error, HTML page, garbage)."""
 
     retryable = True
+
+
+class MalformedAnswer(WeChatError):
+    """JSON whose shape or types are not what the platform documents (``field``: where).
+
+    The platform's fault, never the account's; not retried (the same call gives the same answer).
+    """
+
+    def __init__(self, message: str, *, endpoint: str = "", code: int | None = None, field: str = "") -> None:
+        super().__init__(message, endpoint=endpoint, code=code)
+        self.field = field
+
+
+class AnswerTooLarge(MalformedAnswer):
+    """An answer longer than ``wechat.max_answer_bytes`` (received or decoded): not read further."""
 
 
 class APIError(WeChatError):
@@ -103,11 +118,18 @@ _BY_CODE: dict[int, type[APIError]] = {
 TOKEN_CODES = frozenset({40001, 40014, 42001})
 
 
-def rebuild(name: str, message: str, endpoint: str, code: int | None) -> WeChatError:
+def describe(exc: WeChatError) -> tuple[str, str, str, int | None, str]:
+    """What :func:`rebuild` needs to make ``exc`` again in another process."""
+    return type(exc).__name__, exc.message, exc.endpoint, exc.code, getattr(exc, "field", "")
+
+
+def rebuild(name: str, message: str, endpoint: str, code: int | None, field: str = "") -> WeChatError:
     """The error named ``name`` (a class of this module), as another process described it."""
     cls = globals().get(name)
     if not (isinstance(cls, type) and issubclass(cls, WeChatError)):
         cls = APIError if code is not None else WeChatError
+    if issubclass(cls, MalformedAnswer):
+        return cls(message, endpoint=endpoint, code=code, field=field)
     return cls(message, endpoint=endpoint, code=code)
 
 

@@ -25,6 +25,7 @@ import socket
 import struct
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 MIN_CALLS = 2000  # below this many calls a round, starting the process (~0.3 s) does not pay
 START_TIMEOUT_S = 30.0
 _HEADER = struct.Struct("!I")  # frame: payload length, then a pickle (both ends are ours)
+START_FRAME_BYTES = 1 << 20  # the settings frame, before the answer limit is known
 
 
 class RemoteUnavailable(WxmonError):
@@ -51,14 +53,40 @@ class RemoteCrashed(WxmonError):
     """A call failed inside the helper with an unexpected error (a bug; named by its type)."""
 
 
+class FrameTooLarge(EOFError):
+    """A frame announced longer than the agreed limit: the stream is not read past it."""
+
+
+def frame_limit(max_answer_bytes: int) -> int:
+    """Longest frame either side reads: one answer's pickle (under twice its JSON) and change."""
+    return 2 * max_answer_bytes + (1 << 20)
+
+
 def _frame(obj: Any) -> bytes:
     payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     return _HEADER.pack(len(payload)) + payload
 
 
-async def _read_frame(reader: asyncio.StreamReader) -> Any:
+async def _read_frame(reader: asyncio.StreamReader, limit: int) -> Any:
     (size,) = _HEADER.unpack(await reader.readexactly(_HEADER.size))
+    if size > limit:
+        raise FrameTooLarge(f"a frame of {size} bytes (limit {limit})")
     return pickle.loads(await reader.readexactly(size))
+
+
+def _answer_frames(batch: list[tuple[Any, ...]], limit: int) -> Iterator[bytes]:
+    """``batch`` in frames of at most ``limit`` bytes; an answer too long alone becomes AnswerTooLarge."""
+    frame = _frame(batch)
+    if len(frame) - _HEADER.size <= limit:
+        yield frame
+    elif len(batch) > 1:
+        half = len(batch) // 2
+        yield from _answer_frames(batch[:half], limit)
+        yield from _answer_frames(batch[half:], limit)
+    else:
+        request_id, _ok, _payload, *rest = batch[0]
+        error = E.AnswerTooLarge(f"answer over {limit} bytes between processes")
+        yield _frame([(request_id, False, ("wechat", *E.describe(error)), *rest)])
 
 
 class RemoteAPI:
@@ -67,6 +95,7 @@ class RemoteAPI:
     def __init__(self, api: WeChatAPI) -> None:
         self.api = api
         self.settings = api.settings()
+        self._frame_limit = frame_limit(self.settings["max_answer_bytes"])
         self.calls: Counter[str] = Counter()  # HTTP requests the helper made, by endpoint
         self._proc: Any = None
         self._writer: asyncio.StreamWriter | None = None
@@ -82,7 +111,7 @@ class RemoteAPI:
             self._proc, sock = await loop.run_in_executor(None, spawn_helper, "monitor.wechat.remote")
             reader, self._writer = await asyncio.open_unix_connection(sock=sock)
             self._writer.write(_frame(_start_message(self.settings)))
-            if await asyncio.wait_for(_read_frame(reader), START_TIMEOUT_S) != "ready":
+            if await asyncio.wait_for(_read_frame(reader, START_FRAME_BYTES), START_TIMEOUT_S) != "ready":
                 raise EOFError
         except (EOFError, OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, pickle.UnpicklingError):
             await self.aclose()
@@ -112,6 +141,7 @@ class RemoteAPI:
         """Queue one token-authenticated call (as :meth:`AccountAPI.call` makes it).
 
         Calls submitted in the same turn of the event loop go to the helper in one message.
+        The answer comes back as the raw JSON object: check it with :mod:`monitor.wechat.answers`.
         """
         loop = asyncio.get_running_loop()
         future: asyncio.Future[dict[str, Any]] = loop.create_future()
@@ -141,8 +171,10 @@ class RemoteAPI:
     async def _read_answers(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                for answer in await _read_frame(reader):
+                for answer in await _read_frame(reader, self._frame_limit):
                     self._settle(*answer)
+        except FrameTooLarge as exc:  # a bug of ours: stop trusting the helper, make its calls here
+            log.error("API helper: %s; %d unanswered calls are made inline", exc, len(self._pending))
         except (asyncio.IncompleteReadError, OSError, pickle.UnpicklingError, EOFError):
             if self._writer is not None:  # not closed by us
                 log.warning("the API helper process exited; %d unanswered calls are made inline",
@@ -255,12 +287,14 @@ async def _serve(fd: int) -> None:
     loop = asyncio.get_running_loop()
     reader, writer = await asyncio.open_unix_connection(sock=socket.socket(fileno=fd))
     try:
-        settings = await _read_frame(reader)
-    except (asyncio.IncompleteReadError, OSError):
+        settings = await _read_frame(reader, START_FRAME_BYTES)
+    except (asyncio.IncompleteReadError, OSError, EOFError):
         return
     setup_logging(**settings["logging"])  # its messages hold no secret (error kinds and endpoints only)
     api = _CountingAPI(settings["api_base"], timeout=settings["timeout"], retry=RetryPolicy(*settings["retry"]),
-                       quotas=_ParentsQuotas(budgets={}), max_connections=settings["max_connections"])
+                       quotas=_ParentsQuotas(budgets={}), max_connections=settings["max_connections"],
+                       max_answer_bytes=settings["max_answer_bytes"])
+    limit = frame_limit(settings["max_answer_bytes"])
     tokens = api.tokens = _FetchedTokens()
     outbox: list[tuple[Any, ...]] = []
 
@@ -268,7 +302,8 @@ async def _serve(fd: int) -> None:
         nonlocal outbox
         batch, outbox = outbox, []
         if not writer.is_closing():
-            writer.write(_frame(batch))
+            for frame in _answer_frames(batch, limit):
+                writer.write(frame)
 
     async def job(request_id: int, appid: str, secret: str, token: str | None, method: str, endpoint: str,
                   params: dict[str, Any] | None, body: dict[str, Any] | None) -> None:
@@ -281,7 +316,7 @@ async def _serve(fd: int) -> None:
         try:
             answer = (request_id, True, await api.account(appid, secret).call(method, endpoint, params=params, body=body))
         except E.WeChatError as exc:
-            answer = (request_id, False, ("wechat", type(exc).__name__, exc.message, exc.endpoint, exc.code))
+            answer = (request_id, False, ("wechat", *E.describe(exc)))
         except Exception as exc:  # noqa: BLE001 - reported to the parent by type only (texts may hold URLs)
             log.error("API helper: %s on %s", type(exc).__name__, endpoint)
             answer = (request_id, False, ("crash", type(exc).__name__))
@@ -298,8 +333,8 @@ async def _serve(fd: int) -> None:
         writer.write(_frame("ready"))
         while True:
             try:
-                batch = await _read_frame(reader)
-            except (asyncio.IncompleteReadError, OSError):
+                batch = await _read_frame(reader, limit)
+            except (asyncio.IncompleteReadError, OSError, EOFError):
                 break
             if batch is None:
                 break
