@@ -24,6 +24,7 @@ from monitor.http import REFUSED, PageFetcher, PageResult
 from monitor.wechat import answers as A
 from monitor.wechat.client import SELFMENU
 from probes.confirm import Outcome
+from probes.failures import PAGE_FAILURE, PAGE_UNVERIFIABLE
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +40,6 @@ WECHAT_GONE = {
 }
 DEFAULT_SOFT404 = ("页面不存在", "页面未找到", "404 Not Found", "您访问的页面不存在", "Page Not Found")
 NETWORK_ERRORS = frozenset({"timeout", "connect", "reset"})
-_ERROR_REASON = {
-    "timeout": "访问超时",
-    "connect": "无法连接",
-    "reset": "连接被重置",
-    "tls": "证书或加密连接错误",
-    "too_many_redirects": "重定向次数过多",
-    "bad_url": "链接格式错误",
-    "bad_body": "页面压缩数据损坏，无法打开",
-    # An IP-literal private address (or a redirect to one): no one outside can open it either.
-    "refused_address": "链接指向内网地址",
-}
-# What the monitor will not or cannot read, not the account's fault: a name resolving only to
-# private addresses from here (split DNS is possible), a content coding we did not ask for.
-_UNVERIFIABLE_ERRORS = {
-    "refused_dns": "链接指向内网地址（域名解析到内网地址，监测服务器按安全策略不访问）",
-    "undecodable": "页面使用监测端不支持的压缩编码，本轮无法核验内容",
-}
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.I | re.S)
 _SCRIPT_STYLE_OPEN = re.compile(r"<s(?:cript|tyle)", re.I)
@@ -154,9 +138,9 @@ def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT
     if result.error:
         if result.status is not None and result.status >= 400:
             return "fail", f"HTTP {result.status}"  # the status says it all, body or not
-        if result.error in _UNVERIFIABLE_ERRORS:
-            return "unverifiable", _UNVERIFIABLE_ERRORS[result.error]
-        return "fail", _ERROR_REASON.get(result.error, result.error)
+        if result.error in PAGE_UNVERIFIABLE:
+            return "unverifiable", PAGE_UNVERIFIABLE[result.error]
+        return "fail", PAGE_FAILURE.get(result.error, result.error)
     assert result.status is not None
     if result.status >= 400:
         return "fail", f"HTTP {result.status}"

@@ -52,3 +52,30 @@ def missing_secret_reason(account: Account, what: str = "更新情况") -> str:
     if not account.api or not account.appid:
         return f"无接口权限，无法自动核查{what}"
     return f"未设置AppSecret环境变量（{account.secret_env}），无法自动核查{what}"
+
+
+# Why a page could not be opened (PageResult.error), for every probe that opens pages.
+PAGE_FAILURE = {
+    "timeout": "访问超时",
+    "connect": "无法连接",
+    "reset": "连接被重置",
+    "tls": "证书或加密连接错误",
+    "too_many_redirects": "重定向次数过多",
+    "bad_url": "链接格式错误",
+    "bad_body": "页面压缩数据损坏，无法打开",
+    # An IP-literal private address (or a redirect to one): no one outside can open it either.
+    "refused_address": "链接指向内网地址",
+}
+# What the monitor will not or cannot read, not the account's fault: a name resolving only to
+# private addresses from here (split DNS is possible), a content coding we did not ask for.
+PAGE_UNVERIFIABLE = {
+    "refused_dns": "链接指向内网地址（域名解析到内网地址，监测服务器按安全策略不访问）",
+    "undecodable": "页面使用监测端不支持的压缩编码，本轮无法核验内容",
+}
+
+
+def page_error_reason(error: str | None) -> str:
+    """The Chinese reason for a page fetch that failed with ``error``."""
+    if error is None:
+        return "页面无法读取"
+    return PAGE_UNVERIFIABLE.get(error) or PAGE_FAILURE.get(error, f"页面无法读取（{error}）")

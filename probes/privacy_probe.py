@@ -53,7 +53,7 @@ from monitor.config import Account
 from monitor.store import ContentItem, PrivacyFinding
 from monitor.wechat import AccountAPI
 from monitor.wechat import errors as E
-from probes.failures import api_failure, missing_secret_reason
+from probes.failures import api_failure, missing_secret_reason, page_error_reason
 from probes.freshness import FREEPUBLISH, split_item_id
 from probes.privacy import Finding, scan_html
 
@@ -111,7 +111,8 @@ async def _scan_page(ctx: Any, url: str, scan: AccountScan) -> None:
     elif result.status is not None and 400 <= result.status < 500:
         pass  # gone: nothing published there to leak
     else:
-        scan.failures.append(f"页面无法读取（{result.status or result.error}）")
+        scan.failures.append(f"页面无法读取（HTTP {result.status}）" if result.status is not None
+                             else page_error_reason(result.error))
 
 
 async def _scan_article(ctx: Any, api: AccountAPI | None, article_id: str, items: list[ContentItem],
