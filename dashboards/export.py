@@ -22,7 +22,6 @@ import csv
 import io
 import math
 import os
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +44,7 @@ from dashboards.labels import (
 )
 from monitor.clock import SHANGHAI
 from monitor.errors import BadInput
+from monitor.files import write_output
 
 Headers = Literal["zh", "en"]
 FORMATS = (".csv", ".xlsx")
@@ -225,7 +225,8 @@ def write_export(df: pd.DataFrame, path: str | os.PathLike[str], headers: Header
 
     The file is replaced atomically (a reader never sees half a file). Raises
     :class:`BadInput` (one line naming the path) for an unknown extension, a bad
-    ``headers`` value or a path that cannot be written.
+    ``headers`` value or a path that cannot be written, RuntimeFailure (exit 1)
+    for a full disk.
     """
     target = Path(path)
     suffix = target.suffix.lower()
@@ -234,19 +235,5 @@ def write_export(df: pd.DataFrame, path: str | os.PathLike[str], headers: Header
     if headers not in ("zh", "en"):
         raise BadInput(f"{target}: --headers must be zh or en, not {headers!r}")
     data = _WRITERS[suffix](df, headers)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise BadInput(f"{target}: directory {directory} does not exist")
-    # A fresh name opened with "x" (not mkstemp): the file gets the umask's usual permissions.
-    tmp = directory / f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
-    try:
-        try:
-            with open(tmp, "xb") as fh:
-                fh.write(data)
-            os.replace(tmp, target)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise BadInput(f"{target}: cannot write: {exc.strerror or exc}") from None
+    write_output(target, data)
     return target

@@ -37,7 +37,8 @@ from dashboards.labels import (
     week_tick,
 )
 from dashboards.mail import MailConfigError, SmtpSettings, build_message, recipient, send_each
-from monitor.errors import BadInput
+from monitor.errors import BadInput, file_error
+from monitor.files import write_output
 
 log = logging.getLogger("wxmon.weekly")
 
@@ -197,20 +198,18 @@ def build_weekly_report(
     files: list[Path] = []
     if out_dir is not None:
         directory = Path(out_dir)
-        directory.mkdir(parents=True, exist_ok=True)
-        for cid, png in (image for s in sections for image in s.images):
-            path = directory / f"{key}-{cid}.png"
-            path.write_bytes(png)
-            files.append(path)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise file_error(directory, exc, "cannot create the directory") from None
         csv_path = directory / f"weekly-{key}.csv"
-        csv_path.write_bytes(csv_data)
         page = _html(key, info.span_zh, area, headline, delta, trend, failed, unknown, new_fails, all_notes,
                      csv_path.name, sections, lambda cid: f"{key}-{cid}.png")
-        html_path = directory / f"weekly-{key}.html"
-        html_path.write_text(page, encoding="utf-8")
-        text_path = directory / f"weekly-{key}.txt"
-        text_path.write_text(text, encoding="utf-8")
-        files += [csv_path, html_path, text_path]
+        outputs = [(directory / f"{key}-{cid}.png", png) for s in sections for cid, png in s.images]
+        outputs += [(csv_path, csv_data), (directory / f"weekly-{key}.html", page.encode("utf-8")),
+                    (directory / f"weekly-{key}.txt", text.encode("utf-8"))]
+        for path, data in outputs:
+            files.append(write_output(path, data))
     return WeeklyReport(key, subject, body, text, sections, csv_data, csv_name, files)
 
 

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from monitor.clock import SHANGHAI, as_utc
 
 DEMO_PATH = Path(__file__).parent / "scenarios" / "demo.yaml"
+MAX_SCENARIO_BYTES = 32 << 20
 
 Instant = Annotated[datetime, AfterValidator(as_utc)]
 
@@ -329,9 +330,15 @@ def load_scenario(path: str | Path | None = None, seed: int | None = None) -> Sc
     """Load a scenario YAML (None: the demo scenario); ``seed`` overrides the file's."""
     path = Path(path) if path is not None else DEMO_PATH
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_SCENARIO_BYTES + 1)  # bounded: /dev/zero must not eat the memory
+        if len(raw) > MAX_SCENARIO_BYTES:
+            raise ScenarioError(f"{path}: cannot read: larger than {MAX_SCENARIO_BYTES >> 20} MB")
+        data = yaml.safe_load(raw.decode("utf-8"))
     except OSError as exc:
         raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Any, TextIO
 
-from monitor.errors import BadInput, WxmonError
+from monitor.errors import BadInput, RuntimeFailure, WxmonError, file_error, is_runtime_oserror, os_problem
 
 DEFAULT_CONFIG = "accounts.yaml"
 
@@ -48,6 +50,7 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     from probes.context import ProbeContext
 
     config = load_config(Path(args.config), check_env=True)
+    args.store_url = config.store_url
     accounts = select_accounts(config, args.account)
     tune_gc()
 
@@ -107,6 +110,7 @@ def _open(args: argparse.Namespace, *, check_env: bool = False):
     from monitor.store import Store
 
     config = load_config(Path(args.config), check_env=check_env)
+    args.store_url = config.store_url
     return config, Store.open(config.store_url)
 
 
@@ -162,6 +166,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_bulletin(args: argparse.Namespace) -> int:
     from dashboards.bulletin import render_bulletin
+    from monitor.files import write_output
     from monitor.period import parse_period
     from monitor.scoring import metrics_table
 
@@ -171,7 +176,7 @@ def _cmd_bulletin(args: argparse.Namespace) -> int:
         table = metrics_table(store, config, period)
     text = render_bulletin(table, period, policy=config.selected_policy)
     if args.out:
-        Path(args.out).write_text(text, encoding="utf-8")
+        write_output(args.out, text.encode("utf-8"))
         print(f"wrote {args.out}")
     else:
         print(text)
@@ -181,10 +186,11 @@ def _cmd_bulletin(args: argparse.Namespace) -> int:
 def _cmd_report_weekly(args: argparse.Namespace) -> int:
     from monitor.clock import now
     from monitor.jobs import previous_week_key
+    from monitor.period import parse_week
     from monitor.reports import weekly_report
 
+    week = parse_week(args.week).key if args.week is not None else previous_week_key(now())
     config, store = _open(args)
-    week = args.week or previous_week_key(now())
     with store:
         report, results = weekly_report(config, store, week, Path(args.out), send=args.send)
     print(f"{report.subject}")
@@ -198,23 +204,60 @@ def _cmd_report_weekly(args: argparse.Namespace) -> int:
 def _cmd_privacy_scan(args: argparse.Namespace) -> int:
     import json
 
-    from probes.privacy import scan_file
+    from probes.privacy import MAX_FILE_BYTES, FileRefused, scan_file
 
-    found = 0
+    # A file that cannot be scanned is one line on stderr; the others are still
+    # scanned, and the exit code says the result is incomplete.
+    found, scanned, code = 0, 0, 0
     for name in args.paths:
         try:
-            _, findings = scan_file(Path(name))
+            _, findings = scan_file(Path(name), max_bytes=args.max_size or MAX_FILE_BYTES)
+        except FileRefused as exc:
+            print(f"wxmon: {name}: not scanned: {exc}", file=sys.stderr)
+            code = 2
+            continue
         except OSError as exc:
-            raise BadInput(f"{name}: cannot read: {exc.strerror or exc}") from None
+            error = file_error(name, OSError(exc.errno, exc.strerror), "cannot read")
+            print(f"wxmon: {error}", file=sys.stderr)
+            code = max(code, error.exit_code)  # 2 (bad input) wins over 1 (I/O error)
+            continue
+        scanned += 1
         for finding in findings:
             found += 1
             if args.json:
                 print(json.dumps({"source": name, **finding.to_dict()}, ensure_ascii=False))
             else:
                 print(f"{name}:{finding.start}-{finding.end}: {finding.type} {finding.masked}")
-    if not args.json:
-        print(f"{found} finding(s) in {len(args.paths)} file(s)", file=sys.stderr)
-    return 0
+    if scanned and not args.json:
+        skipped = len(args.paths) - scanned
+        tail = f", {skipped} not scanned" if skipped else ""
+        print(f"{found} finding(s) in {scanned} file(s){tail}", file=sys.stderr)
+    return code
+
+
+def _port_arg(text: str) -> int:
+    """A TCP port 0..65535 (argparse type)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"bad port {text!r}: use a number from 0 to 65535")
+    return port
+
+
+def _size_arg(text: str) -> int:
+    """``50M``, ``200k``, ``1G`` or a number of bytes (argparse type)."""
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    raw = text.strip().upper().removesuffix("B").removesuffix("I")
+    number, unit = (raw[:-1], raw[-1]) if raw[-1:] in units else (raw, "")
+    try:
+        value = int(float(number) * units[unit])
+    except (ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: use e.g. 50M, 200K or a number of bytes") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"bad size {text!r}: must be more than 0")
+    return value
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -243,8 +286,17 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from monitor.demo import print_result, progress_bar, run_demo
 
-    with progress_bar(sys.stderr.isatty()) as progress:
-        result = run_demo(Path(args.out), seed=args.seed, progress=progress)
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"{out}: --out must be a directory, and this is not one")
+    args.store_url = str(out.resolve() / "wxmon.db")  # the demo's store, named if it fails
+    try:
+        with progress_bar(sys.stderr.isatty()) as progress:
+            result = run_demo(out, seed=args.seed, progress=progress)
+    except OSError as exc:
+        if exc.filename is None and is_runtime_oserror(exc):  # a full disk while writing under DIR
+            raise RuntimeFailure(f"{out}: cannot write the demo's files: {os_problem(exc)}") from None
+        raise
     print_result(result)
     return 0 if result.matches else 1
 
@@ -328,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan = privacy_sub.add_parser("scan", help="scan text/HTML files for personal data")
     scan.add_argument("paths", nargs="+", metavar="PATH")
     scan.add_argument("--json", action="store_true", help="one JSON object per finding per line")
+    scan.add_argument("--max-size", type=_size_arg, default=None, metavar="SIZE",
+                      help="skip (and report) files larger than this (default 50M)")
     scan.set_defaults(func=_cmd_privacy_scan)
 
     probe = sub.add_parser("probe", help="run one round of a probe now")
@@ -339,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     emu = sub.add_parser("emulator", help="run the WeChat platform emulator")
     emu.add_argument("--host", default="127.0.0.1")
-    emu.add_argument("--port", type=int, default=8780)
+    emu.add_argument("--port", type=_port_arg, default=8780, help="TCP port (default 8780; 0: any free port)")
     emu.add_argument("--scenario", help="scenario YAML (default: the demo scenario)")
     emu.add_argument("--seed", type=int, default=None, help="override the scenario's seed")
     emu.add_argument("--print-env", action="store_true",
@@ -352,8 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    stdout = sys.stdout
+    sys.stdout = _GuardedStdout(stdout)  # type: ignore[assignment]
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a full stdout is this command's failure, not the interpreter's at exit
+        return code
     except BadInput as exc:
         for line in exc.problems:
             print(f"wxmon: {line}", file=sys.stderr)
@@ -363,6 +421,96 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `wxmon ... | head`: the reader has all it wanted
+        _silence_stdout(stdout)
+        return 1
+    except OSError as exc:  # last resort: the machine's trouble (a socket, an unnamed file), one line
+        _debug_traceback()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"wxmon: {where}{os_problem(exc)}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - a store failure is one line; anything else is a bug
+        line = _store_error_line(exc, getattr(args, "store_url", None))
+        if line is None:
+            raise
+        _debug_traceback()
+        print(f"wxmon: {line}", file=sys.stderr)
+        return 1
+    finally:
+        sys.stdout = stdout
+
+
+class _GuardedStdout:
+    """sys.stdout while a command runs: a failed write becomes one line naming standard
+    output (an OSError from print() carries no file name)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self._inner = inner
+
+    def write(self, text: str) -> int:
+        try:
+            return self._inner.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _silence_stdout(self._inner)
+            raise RuntimeFailure(f"standard output: cannot write: {os_problem(exc)}") from None
+
+    def flush(self) -> None:
+        try:
+            self._inner.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            _silence_stdout(self._inner)
+            raise RuntimeFailure(f"standard output: cannot write: {os_problem(exc)}") from None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+# Database messages that mean wrong SQL or schema (a bug, shown with its traceback),
+# not the database's trouble.
+_SQL_BUGS = ("syntax error", "no such table", "no such column")
+
+
+def _store_error_line(exc: Exception, store_url: str | None) -> str | None:
+    """One line for a database failure that escaped the store (disk full, locked), else None."""
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        return None
+    if not isinstance(exc, OperationalError) or any(bug in str(exc.orig) for bug in _SQL_BUGS):
+        return None
+    from monitor.store.engine import display_url, parse_url, sqlite_path
+
+    message = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    where = "the store"
+    if store_url:
+        url = parse_url(store_url)
+        path = sqlite_path(url)
+        where = str(path) if path is not None else display_url(url)
+    if "locked" in message:
+        message += " (another process is writing to it; try again when it is done)"
+    return f"{where}: store failed: {message}"
+
+
+def _silence_stdout(stream: TextIO) -> None:
+    """Point stdout's descriptor at /dev/null so the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # not a real file (tests capture it)
+        pass
+
+
+def _debug_traceback() -> None:
+    """WXMON_DEBUG=1 shows the traceback behind a one-line error (for bug reports)."""
+    if os.environ.get("WXMON_DEBUG"):
+        import traceback
+
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

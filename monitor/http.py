@@ -345,8 +345,8 @@ def decode_body(body: bytes, declared: str | None, truncated: bool = False) -> s
         for cut in (0, 1, 2, 3) if truncated else (0,):
             try:
                 return body[:len(body) - cut].decode(codec)
-            except LookupError:
-                break
             except UnicodeDecodeError:
                 continue
+            except (LookupError, UnicodeError):  # unknown, or one that never decodes ("undefined")
+                break
     return body.decode("utf-8", "replace")

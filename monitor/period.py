@@ -21,6 +21,12 @@ from monitor.clock import SHANGHAI, UTC
 from monitor.errors import BadInput
 
 ACCEPTED_FORMS = "2023Q3, 2023-W38, 2023-09 or 2023-07-01..2023-09-30"
+# Years a period may name: WeChat official accounts exist since 2012, and the far
+# ends of the calendar overflow the date arithmetic (9999-12 has no "next month").
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+# A longer range is almost surely a typo (2032 for 2023); a year-long review fits easily.
+MAX_RANGE_DAYS = 3 * 366
+_SHOWN_CHARS = 40  # how much of a bad value an error line repeats
 
 _QUARTER = re.compile(r"^(\d{4})-?[Qq]([1-4])$")
 _WEEK = re.compile(r"^(\d{4})-?[Ww](\d{1,2})$")
@@ -79,9 +85,20 @@ def _ymd(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def _bad(text: str, why: str = "") -> BadInput:
+def _shown(text: str) -> str:
+    """The value as an error line can repeat it: one line, escaped, not too long."""
+    shown = text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
+    return shown if len(shown) <= _SHOWN_CHARS else shown[:_SHOWN_CHARS] + "..."
+
+
+def _bad(text: str, why: str = "", forms: str = ACCEPTED_FORMS, what: str = "period") -> BadInput:
     detail = f" ({why})" if why else ""
-    return BadInput(f"bad period '{text}'{detail}: use {ACCEPTED_FORMS}")
+    return BadInput(f"bad {what} '{_shown(text)}'{detail}: use {forms}")
+
+
+def _check_year(raw: str, year: int, forms: str = ACCEPTED_FORMS, what: str = "period") -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise _bad(raw, f"year {year} is outside {FIRST_YEAR} to {LAST_YEAR}", forms, what)
 
 
 def quarter(year: int, q: int) -> Period:
@@ -116,20 +133,18 @@ def day_range(first: date, last: date) -> Period:
 
 def parse_period(text: str) -> Period:
     """``2023Q3``, ``2023-W38`` (ISO week), ``2023-09`` or ``2023-07-01..2023-09-30``
-    (inclusive). Raises :class:`BadInput` naming the value and the accepted forms."""
+    (inclusive), years 2000 to 2099, a range at most ``MAX_RANGE_DAYS`` long. Raises
+    :class:`BadInput` (one line naming the value and the accepted forms) for anything else."""
     raw = text if isinstance(text, str) else str(text)
     s = raw.strip()
     if m := _QUARTER.match(s):
+        _check_year(raw, int(m[1]))
         return quarter(int(m[1]), int(m[2]))
     if m := _WEEK.match(s):
-        year, week = int(m[1]), int(m[2])
-        try:
-            return iso_week(year, week)
-        except ValueError:
-            weeks = date(year, 12, 28).isocalendar().week  # Dec 28 is always in the last ISO week
-            raise _bad(raw, f"{year} has ISO weeks 1 to {weeks}") from None
+        return _parse_week(raw, m, ACCEPTED_FORMS, "period")
     if m := _MONTH.match(s):
         year, mon = int(m[1]), int(m[2])
+        _check_year(raw, year)
         if not 1 <= mon <= 12:
             raise _bad(raw, f"no month {mon}")
         return month(year, mon)
@@ -140,11 +155,34 @@ def parse_period(text: str) -> Period:
                 days.append(date.fromisoformat(part))
             except ValueError:
                 raise _bad(raw, f"{part} is not a date") from None
+            _check_year(raw, days[-1].year)
         try:
-            return day_range(days[0], days[1])
+            period = day_range(days[0], days[1])
         except ValueError as exc:
             raise _bad(raw, str(exc)) from None
+        if period.days > MAX_RANGE_DAYS:
+            raise _bad(raw, f"{period.days} days; a range can span at most {MAX_RANGE_DAYS} days")
+        return period
     raise _bad(raw)
+
+
+def parse_week(text: str) -> Period:
+    """An ISO week like ``2023-W38`` (what a weekly report covers); BadInput for anything else."""
+    raw = text if isinstance(text, str) else str(text)
+    forms = "an ISO week like 2023-W38"
+    if m := _WEEK.match(raw.strip()):
+        return _parse_week(raw, m, forms, "week")
+    raise _bad(raw, "", forms, "week")
+
+
+def _parse_week(raw: str, m: re.Match[str], forms: str, what: str) -> Period:
+    year, week = int(m[1]), int(m[2])
+    _check_year(raw, year, forms, what)
+    try:
+        return iso_week(year, week)
+    except ValueError:
+        weeks = date(year, 12, 28).isocalendar().week  # Dec 28 is always in the last ISO week
+        raise _bad(raw, f"{year} has ISO weeks 1 to {weeks}", forms, what) from None
 
 
 def iso_weeks(period: Period) -> list[Period]:

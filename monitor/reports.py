@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from monitor.period import Period, parse_period
+from monitor.period import Period, iso_week, parse_week
 from monitor.scoring import metrics_table
 
 HISTORY_WEEKS = 8  # weeks shown in the trend and the heatmap
@@ -21,7 +21,7 @@ def previous_weeks(week: Period, count: int) -> list[Period]:
     weeks = []
     for back in range(count - 1, -1, -1):
         year, num, _ = (week.first_day - timedelta(days=7 * back)).isocalendar()
-        weeks.append(parse_period(f"{year}-W{num:02d}"))
+        weeks.append(iso_week(year, num))  # not parse_period: history may reach before FIRST_YEAR
     return weeks
 
 
@@ -31,7 +31,7 @@ def weekly_report(config: Any, store: Any, week_key: str, out_dir: Path | None =
     from dashboards.charts import inquiries_frame
     from dashboards.weekly import build_weekly_report, send_weekly
 
-    week = parse_period(week_key)
+    week = parse_week(week_key)
     history = {w.key: metrics_table(store, config, w, now=now) for w in previous_weeks(week, HISTORY_WEEKS)}
     verdicts = history[week.key]
     inquiries = inquiries_frame(store.inquiries_between(week.start, week.end))

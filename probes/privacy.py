@@ -47,7 +47,9 @@ inline tags or writes a separator as &nbsp; that markup lies inside the span).
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -56,8 +58,10 @@ from probes.text import extract_text, html_to_text, looks_like_html
 
 __all__ = [
     "BANK_CARD",
+    "FileRefused",
     "Finding",
     "ID_CARD",
+    "MAX_FILE_BYTES",
     "MOBILE",
     "decode_bytes",
     "html_to_text",
@@ -66,6 +70,7 @@ __all__ = [
     "is_valid_id18",
     "is_valid_mobile",
     "mask",
+    "read_bounded",
     "scan_file",
     "scan_html",
     "scan_text",
@@ -454,15 +459,76 @@ def decode_bytes(data: bytes) -> str:
 _HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml", ".shtml"})
 
 
-def scan_file(path: str | Path) -> tuple[str, list[Finding]]:
+MAX_FILE_BYTES = 50 * 1024 * 1024  # far above any page; /dev/zero or a disk image stops here
+
+
+class FileRefused(ValueError):
+    """A file `scan_file` will not scan: a directory or device, too large, or binary."""
+
+
+def read_bounded(path: str | Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """At most ``max_bytes`` of a regular file or a pipe (``<(curl ...)``).
+
+    Never reads without a bound, and never waits for a FIFO nobody opened for
+    writing (it reads as empty, as the config loader's do). A device (/dev/zero)
+    or a directory is refused before reading: the file is opened non-blocking and
+    judged by fstat, so a path swapped in between cannot slip through.
+    Raises FileRefused or OSError.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FileRefused("it is a directory")
+        if stat.S_ISFIFO(info.st_mode):
+            os.set_blocking(fd, True)  # a writer that has opened it is waited for
+        elif not stat.S_ISREG(info.st_mode):
+            raise FileRefused(f"not a regular file ({_file_kind(info.st_mode)})")
+        elif info.st_size > max_bytes:
+            raise FileRefused(f"{_size(info.st_size)}, over the limit of {_size(max_bytes)}")
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(max_bytes + 1)  # the file may have grown since fstat
+    if len(data) > max_bytes:
+        raise FileRefused(f"over the limit of {_size(max_bytes)}")
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in ((stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a special file"
+
+
+def _size(n: int) -> str:
+    for unit, factor in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if n >= factor:
+            return f"{n / factor:.3g} {unit}"
+    return f"{n} bytes"
+
+
+def looks_binary(data: bytes) -> bool:
+    """NUL bytes where text has none (UTF-16 text, which is full of them, carries a BOM)."""
+    return not data.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" in data
+
+
+def scan_file(path: str | Path, *, max_bytes: int = MAX_FILE_BYTES) -> tuple[str, list[Finding]]:
     """Decode and scan a file; offsets index the returned decoded text.
 
     HTML files (by extension or content sniffing) are scanned by their visible
-    text and the spans mapped back to the decoded markup. Raises OSError if the
-    file cannot be read.
+    text and the spans mapped back to the decoded markup. Raises FileRefused
+    for a directory, a device, a file over ``max_bytes`` or a binary file,
+    OSError if the file cannot be read.
     """
     p = Path(path)
-    text = decode_bytes(p.read_bytes())
+    data = read_bounded(p, max_bytes)
+    if looks_binary(data):
+        raise FileRefused("binary file (NUL bytes), not text or HTML")
+    text = decode_bytes(data)
     if p.suffix.lower() in _HTML_SUFFIXES or looks_like_html(text):
         return text, scan_html(text, source_offsets=True)
     return text, scan_text(text)
