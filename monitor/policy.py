@@ -48,7 +48,7 @@ RULE_KINDS: tuple[str, ...] = RuleKind.__args__  # type: ignore[attr-defined]
 # the same bounds (and the same JSON Schema).
 Days = Annotated[int, Field(ge=1, le=366)]
 WorkingDays = Annotated[int, Field(ge=1, le=60)]
-Count = Annotated[int, Field(ge=0)]
+Count = Annotated[int, Field(ge=0, le=1_000_000)]
 Rate = Annotated[float, Field(ge=0, le=1)]
 Points = Annotated[float, Field(ge=0, le=1000)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ValidationError
 
 from monitor.config.models import (PATTERN_MESSAGES, Account, Channels, Config, ConfigParts, FieldPath,
                                    Problem, Smtp, cross_problems, env_problems)
-from monitor.config.yamlsource import Source, SourceError, read_yaml
+from monitor.config.yamlsource import MAX_PROBLEMS, Source, SourceError, read_yaml
 from monitor.errors import BadInput
 from monitor.policy import NAME_PATTERN, PolicySpec, pydantic_message
 
+_PRUNED_ITEMS = 100
 _SECRET_KEYS = {"secret", "appsecret", "app_secret", "password", "token", "access_token", "passwd", "key"}
 
 
@@ -61,20 +62,30 @@ def _load(path: Path, check_env: bool, environ: Mapping[str, str] | None) -> tup
     try:
         src = read_yaml(path)
     except SourceError as exc:
-        return None, [f"{label}:{exc.line}: {exc.message}"]
+        return None, [_printable(f"{label}:{exc.line}: {exc.message}")]
     data = src.data
     if not isinstance(data, dict):
-        return None, [f"{label}:1: must be a mapping of settings (timezone:, store:, ..., accounts:)"]
+        return None, [_printable(f"{label}:1: must be a mapping of settings (timezone:, store:, ..., "
+                                 "accounts:)")]
 
     problems: list[Problem] = list(src.problems)
+    more, pruned = src.more_problems, False
     config: Config | None = None
     try:
         config = Config.model_validate(data, context={"config_dir": path.parent})
     except ValidationError as exc:
-        for err in exc.errors():
+        errors = exc
+        if exc.error_count() > MAX_PROBLEMS:
+            # Listing millions of errors takes gigabytes (a hostile or broken generated file):
+            # list those of the first items of every list and mapping, and say there are more.
+            pruned = True
+            data = _pruned(data)
+            errors = _validation_error(data)
+        for err in errors.errors(include_url=False) if errors else ():
             if err["type"] == "wxmon_problems" and not err["loc"]:
                 continue  # checks across sections: redone below on the valid parts
-            problems.extend(_from_pydantic(err, data))
+            problems.extend(p for p in _from_pydantic(err, data)
+                            if p[0] not in src.unreadable or err["type"] == "extra_forbidden")
     if config is None:
         parts = _parts(data)
         problems.extend(cross_problems(parts))
@@ -84,6 +95,13 @@ def _load(path: Path, check_env: bool, environ: Mapping[str, str] | None) -> tup
         problems.extend(env_problems(parts, os.environ if environ is None else environ))
 
     lines = _format(label, src, problems)
+    if pruned:
+        lines = lines[:MAX_PROBLEMS] + [f"{_printable(label)}:1: more problems than listed: only those in the "
+                                        f"first {_PRUNED_ITEMS} items of each list or mapping are; fix them "
+                                        "and check again"]
+    elif more or len(lines) > MAX_PROBLEMS:
+        lines = lines[:MAX_PROBLEMS] + [f"{_printable(label)}:1: more problems than the {MAX_PROBLEMS:,} "
+                                        "listed; fix them and check again"]
     if lines:
         return None, lines
     assert config is not None
@@ -92,13 +110,39 @@ def _load(path: Path, check_env: bool, environ: Mapping[str, str] | None) -> tup
     return config, []
 
 
+def _pruned(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _pruned(v) for k, v in list(data.items())[:_PRUNED_ITEMS]}
+    if isinstance(data, list):
+        return [_pruned(v) for v in data[:_PRUNED_ITEMS]]
+    return data
+
+
+def _validation_error(data: Any) -> ValidationError | None:
+    try:
+        Config.model_validate(data)
+    except ValidationError as exc:
+        return exc
+    return None
+
+
 def _format(label: str, src: Source, problems: Iterable[Problem]) -> list[str]:
     located = [(src.line_of(path), format_path(path), msg) for path, msg in problems]
     located.sort(key=lambda p: p[0])  # stable: same line keeps the order found
     out: dict[str, None] = {}
     for line, where, msg in located:
-        out[f"{label}:{line}: {where}: {msg}" if where else f"{label}:{line}: {msg}"] = None
+        out[_printable(f"{label}:{line}: {where}: {msg}" if where else f"{label}:{line}: {msg}")] = None
     return list(out)
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_LINE_CHARS = 1000
+
+
+def _printable(line: str) -> str:
+    """One line, of a sane length, whatever values the message quotes from the file."""
+    line = _UNPRINTABLE.sub(lambda m: ascii(m.group())[1:-1], line)
+    return line if len(line) <= MAX_LINE_CHARS else line[:MAX_LINE_CHARS - 1] + "…"
 
 
 def format_path(path: FieldPath) -> str:
@@ -191,6 +235,8 @@ def _message(err: Mapping[str, Any], loc: FieldPath) -> str:
         return "must be 'Asia/Shanghai' (the only supported time zone)"
     if kind == "too_short" and loc == ("accounts",):
         return "needs at least one account"
+    if kind == "string_too_long":
+        return f"must be at most {(err.get('ctx') or {}).get('max_length')} characters"
     return pydantic_message(err)
 
 

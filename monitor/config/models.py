@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Iterable, Mapping
 from datetime import date
+from email.headerregistry import Address
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -49,10 +51,44 @@ PATTERN_MESSAGES = {
 }
 
 
+# C0, DEL, C1 and the Unicode line/paragraph separators: in a mail header they end it (or the
+# send fails), in a CSV cell or a log line they break it.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_BUT_NEWLINE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_URL_CHARS = 2048
+
+
+def _one_line(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must be one line without control characters")
+    return value
+
+
+def _text(value: str) -> str:
+    if _CONTROL_BUT_NEWLINE.search(value):
+        raise ValueError("must not contain control characters (tab and newline are fine)")
+    return value
+
+
+def _mailbox(value: str) -> str:
+    """What the weekly mail's To:/From:/Message-ID headers can carry (the send would fail later otherwise)."""
+    if not value.isascii():
+        raise ValueError("must be an e-mail address in ASCII (a Chinese domain in its xn-- form)")
+    try:
+        Address(addr_spec=value)
+    except Exception:  # the email package raises several kinds (HeaderParseError, defects...)
+        raise ValueError("must be an e-mail address (no spaces, quotes, commas, brackets or control "
+                         "characters)") from None
+    return value
+
+
 def _http_url(value: str) -> str:
     # The value is not echoed: URLs may carry tokens in their query.
+    if len(value) > MAX_URL_CHARS:
+        raise ValueError(f"must be at most {MAX_URL_CHARS} characters")
     parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
+    if (parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value)
+            or _CONTROL.search(value)):
         raise ValueError("must be an http:// or https:// URL with a host")
     try:
         parts.port
@@ -63,9 +99,11 @@ def _http_url(value: str) -> str:
 
 HttpUrl = Annotated[str, AfterValidator(_http_url),
                     Field(json_schema_extra={"format": "uri", "pattern": r"^https?://[^/\s]+"})]
-EnvName = Annotated[str, Field(pattern=ENV_PATTERN)]
-Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254)]
-Text = Annotated[str, Field(min_length=1, max_length=500)]
+EnvName = Annotated[str, Field(pattern=ENV_PATTERN, max_length=128)]
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=254), AfterValidator(_mailbox)]
+Text = Annotated[str, Field(min_length=1, max_length=500), AfterValidator(_text)]
+# Names and the like: they go into mail headers, CSV cells, chart titles and logs.
+Line = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_one_line)]
 
 
 def _cidr(value: str) -> str:
@@ -80,6 +118,8 @@ Cidr = Annotated[str, AfterValidator(_cidr)]
 
 
 def _cron(value: str) -> str:
+    if len(value) > 200:
+        raise ValueError("must be at most 200 characters")
     try:
         cron_trigger(value)
     except CronError as exc:
@@ -93,7 +133,7 @@ Cron = Annotated[str, AfterValidator(_cron),
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # .inf/.nan: "must be a finite number"
 
 
 class Wechat(_Model):
@@ -107,11 +147,21 @@ class Wechat(_Model):
                                   "platform's fault (error), never the account's.")
 
 
+def _day(value: date) -> date:
+    # Far from 2000-2100, working-day arithmetic would run off the calendar (OverflowError).
+    if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
+        raise ValueError("must be a day between 2000-01-01 and 2100-12-31")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_day)]
+
+
 class CalendarExtras(_Model):
     """Working-day calendar additions for years chinese-calendar does not know."""
 
-    extra_holidays: list[date] = Field([], description="Holidays chinese-calendar does not know (later years).")
-    extra_workdays: list[date] = Field([], description="Make-up working days (调休上班) it does not know.")
+    extra_holidays: list[Day] = Field([], description="Holidays chinese-calendar does not know (later years).")
+    extra_workdays: list[Day] = Field([], description="Make-up working days (调休上班) it does not know.")
 
     @model_validator(mode="after")
     def _disjoint(self) -> CalendarExtras:
@@ -186,10 +236,17 @@ class Channels(_Model):
     bridge: BridgeChannel = Field(default_factory=BridgeChannel, description="The bridge channel.")
 
 
+def _host(value: str) -> str:
+    if any(c.isspace() or c in "/@" for c in value) or _CONTROL.search(value):
+        raise ValueError("must be a host name or an IP address")
+    return value
+
+
 class Smtp(_Model):
     """Outgoing mail; credentials come from environment variables."""
 
-    host: str = Field(min_length=1, description="SMTP server host name.")
+    host: Annotated[str, AfterValidator(_host)] = Field(min_length=1, max_length=253,
+                                                        description="SMTP server host name.")
     port: int | None = Field(None, ge=1, le=65535, description="Default 465 (ssl), 587 (starttls), 25 (none).")
     security: Literal["ssl", "starttls", "none"] = Field("ssl", description="ssl | starttls | none.")
     username_env: EnvName | None = Field(None, description="Environment variable with the SMTP user name.")
@@ -212,7 +269,7 @@ class Smtp(_Model):
 class Supervisor(_Model):
     """A recipient of the weekly report."""
 
-    name: Text = Field(description="Name of the person.")
+    name: Line = Field(description="Name of the person (in the To: header of the weekly mail).")
     email: Email = Field(description="Where the weekly mail goes.")
 
 
@@ -222,14 +279,15 @@ class Inquiry(_Model):
     channel: Literal["emulator", "manual", "bridge", "none"] = Field(
         "none", description="How test inquiries are sent: emulator (demo/tests), manual (an inspector "
                             "sends and records), bridge (a tester-device service), none.")
-    tester: Text | None = Field(None, description="The tester identity on the channel (person or device).")
+    tester: Line | None = Field(None, description="The tester identity on the channel (person or device).")
     questions: list[Text] = Field([], description="Question pool; one is sent per inquiry window.")
 
 
 class DeclaredColumn(_Model):
     """A column the monitor checks even if the menu does not show it (or without API access)."""
 
-    path: str = Field(pattern=COLUMN_PATH_PATTERN, description="'一级' or '一级/二级'.")
+    path: Annotated[str, AfterValidator(_one_line)] = Field(pattern=COLUMN_PATH_PATTERN, max_length=200,
+                                                            description="'一级' or '一级/二级'.")
     type: Literal["view", "news", "text", "media", "miniprogram", "click"] = Field(
         "view", description="Menu item type.")
     url: HttpUrl | None = Field(None, description="What the column opens (required for view and news).")
@@ -238,8 +296,8 @@ class DeclaredColumn(_Model):
 class Contact(_Model):
     """A person responsible for the account."""
 
-    name: Text = Field(description="Name of the person.")
-    role: Text | None = Field(None, description="Role, e.g. 运维负责人.")
+    name: Line = Field(description="Name of the person.")
+    role: Line | None = Field(None, description="Role, e.g. 运维负责人.")
     email: Email | None = Field(None, description="E-mail address.")
     phone: Annotated[str, Field(pattern=r"^[0-9+() -]{3,30}$")] | None = Field(
         None, description="Quote it in YAML (\"010-12345678\").")
@@ -252,8 +310,8 @@ class Account(_Model):
     """One monitored official account."""
 
     id: str = Field(pattern=ID_PATTERN, max_length=64, description="Unique id, e.g. jd-xinhua.")
-    name: Text = Field(description="The official account's name (公众号名称).")
-    unit: Text = Field(description="The unit that runs it (主办单位).")
+    name: Line = Field(description="The official account's name (公众号名称).")
+    unit: Line = Field(description="The unit that runs it (主办单位).")
     category: Category = Field(description="乡镇街道 | 政府部门 | 区政府 | 事业单位 | 其他.")
     platform: Literal["wechat"] = Field("wechat", description="Only wechat for now.")
     appid: str | None = Field(None, pattern=APPID_PATTERN, description="AppID (wx + 16 hex); required when api.")
@@ -300,6 +358,8 @@ def _store_url(value: str) -> str:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if len(value) > MAX_URL_CHARS or _CONTROL.search(value):
+        raise ValueError(f"must be one line of at most {MAX_URL_CHARS} characters")
     try:
         url = make_url(value)
     except (ArgumentError, ValueError):
@@ -337,10 +397,10 @@ class Config(_Model):
     wechat: Wechat = Field(default_factory=Wechat, description="The WeChat platform API.")
     calendar: CalendarExtras = Field(default_factory=CalendarExtras,
                                      description="Holidays and make-up working days beyond chinese-calendar.")
-    policy: str = Field("national-2019", description="Scoring policy: national-2019 | demo-default | "
-                        "points-local | a key of policies.",
+    policy: str = Field("national-2019", max_length=64,
+                        description="Scoring policy: national-2019 | demo-default | points-local | a key of policies.",
                         json_schema_extra={"examples": ["national-2019", "demo-default", "points-local"]})
-    policies: dict[Annotated[str, Field(pattern=NAME_PATTERN)], PolicySpec] = Field(
+    policies: dict[Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)], PolicySpec] = Field(
         {}, description="Custom scoring policies, by name; each may inherit a built-in with base:.")
     schedules: Schedules = Field(default_factory=Schedules, description="When each job runs (cron).")
     checks: Checks = Field(default_factory=Checks, description="Page checks behind the columns.")
