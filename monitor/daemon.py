@@ -5,7 +5,8 @@ keep a sleeping laptop or a restart from firing a storm; one instance of a job
 at a time. In-flight state lives in the store, so after a crash the next start
 finds open inquiries (and their deadlines) there, sends no inquiry twice
 (unique per account and window) and no report twice. SIGHUP reloads
-accounts.yaml after validating it; SIGTERM/SIGINT stop cleanly.
+accounts.yaml after validating it (parsed in a thread: jobs go on meanwhile);
+SIGTERM/SIGINT stop cleanly.
 """
 
 from __future__ import annotations
@@ -50,6 +51,24 @@ def recover_abandoned_runs(store: Any) -> int:
     return len(abandoned)
 
 
+class _NotAnError(logging.Filter):
+    """Drops APScheduler's report of a job cancelled by the scheduler's shutdown.
+
+    Stopping cancels the jobs still running (the job logs that at INFO) or not yet
+    started; APScheduler would log each as 'Job ... raised an exception' or 'Error
+    running job' at ERROR, with a CancelledError traceback.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError))
+
+
+def _quiet_shutdown_cancellations() -> None:
+    executor_log = logging.getLogger("apscheduler.executors.default")  # the scheduler's one executor
+    if not any(isinstance(f, _NotAnError) for f in executor_log.filters):
+        executor_log.addFilter(_NotAnError())
+
+
 class Daemon:
     def __init__(self, config_path: Path, *, send_reports: bool = True, report_dir: Path | None = None) -> None:
         self.config_path = config_path
@@ -57,6 +76,8 @@ class Daemon:
         self.report_dir = report_dir
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_again = False
 
     async def run(self) -> int:
         from monitor.store import Store
@@ -77,6 +98,7 @@ class Daemon:
             try:
                 await self._stop.wait()
             finally:
+                _quiet_shutdown_cancellations()
                 self.scheduler.shutdown(wait=False)
                 for task in list(self._tasks):
                     task.cancel()
@@ -146,14 +168,43 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_soon)
+
+    def _reload_soon(self) -> None:
+        """SIGHUP. A SIGHUP during a reload makes one more reload after it (the file changed again)."""
+        if self._reloading is not None and not self._reloading.done():
+            self._reload_again = True
+            return
+        self._reloading = task = asyncio.get_running_loop().create_task(self._reload_off_loop())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reload_off_loop(self) -> None:
+        # The file is parsed and validated in a thread: a large (or hostile) file must not stall
+        # the jobs and the signal handling; the result is applied here, on the loop.
+        while True:
+            self._reload_again = False
+            try:
+                config = await asyncio.to_thread(load_config, self.config_path, check_env=True)
+            except BadInput as exc:
+                log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
+            except Exception:
+                log.exception("reload failed, keeping the running configuration")
+            else:
+                self._apply(config)
+            if not self._reload_again:
+                return
 
     def reload(self) -> None:
+        """Load the file and apply it now (blocking: the daemon's SIGHUP reload runs off the loop)."""
         try:
             config = load_config(self.config_path, check_env=True)
         except BadInput as exc:
             log.error("reload refused, keeping the running configuration: %s", "; ".join(exc.problems))
             return
+        self._apply(config)
+
+    def _apply(self, config: Any) -> None:
         if config.store_url != self.ctx.config.store_url:
             log.warning("the store setting changed: it takes effect at the next restart")
             config = config.model_copy(update={"store": self.ctx.config.store})
