@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -195,3 +196,19 @@ def _handler(server: HostileServer) -> type[BaseHTTPRequestHandler]:
                 self.head(404, {"Content-Type": html, "Content-Length": "0"})
 
     return Handler
+
+
+# Peak memory of a command, measured by a small Python parent that runs it and reports its
+# RUSAGE_CHILDREN. Not wait4 from the test process: a child started by vfork records the
+# parent's high-water mark at exec, so a child of a 350 MB pytest reports at least 350 MB.
+MEASURE = """
+import json, resource, subprocess, sys
+code = subprocess.run(sys.argv[1:]).returncode
+print(json.dumps({"rc": code, "maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}),
+      file=sys.stderr)
+"""
+
+
+def under_memory_meter(command: list[str]) -> list[str]:
+    """``command`` run under the memory-measuring parent: its last stderr line is the JSON figure."""
+    return [sys.executable, "-c", MEASURE, *command]

@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from monitor import clock
+from needs import missing
 from monitor.store import Account, ColumnResult, Store
 
 PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -54,7 +55,7 @@ def postgres_schema() -> Iterator[str]:
     """A fresh schema; yields a store URL whose search_path points at it."""
     reason = postgres_unavailable()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     base = sa.engine.make_url(postgres_url())
     if base.drivername == "postgresql":
         base = base.set(drivername="postgresql+psycopg")

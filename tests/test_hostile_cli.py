@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from monitor.cli import main
+from needs import missing
 from monitor.errors import BadInput, RuntimeFailure
 from monitor.files import write_output
 from monitor.store import Account, ColumnResult, Store
@@ -474,7 +475,7 @@ def on_full_disk(disk: Path, argv: list[str], free_kb: int = 0) -> tuple[subproc
     """
     reason = tmpfs_refused()
     if reason:
-        pytest.skip(reason)
+        missing(reason)
     saved = Path(tempfile.mkdtemp(prefix=f"{disk.name}-after-", dir=disk.parent))
     done = subprocess.run(["unshare", "-m", "sh", "-c", FILL, "fill", str(disk), str(saved), str(free_kb),
                            sys.executable, "-m", "monitor.cli", *argv],

@@ -30,7 +30,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hostile_server import HostileServer, gzip_bomb
+from hostile_server import HostileServer, gzip_bomb, under_memory_meter
+from needs import missing
 from monitor.http import PageFetcher
 from monitor.netpolicy import AddressPolicy, embedded_ipv4, is_public
 from probes.columns import judge_page
@@ -90,22 +91,13 @@ def write_config(path: Path, columns: Sequence[tuple[str, str]], *, api_base: st
 
 
 def run_probe(config: Path, wrap: Sequence[str] = (), timeout_s: float = 120) -> tuple[dict[str, dict[str, Any]], int]:
-    """Rows by column path and the child's peak RSS in KB (from wait4: this child, nothing else)."""
-    out = config.parent / "probe.out"
-    err = config.parent / "probe.err"
+    """Rows by column path and the probe's peak RSS in KB."""
     command = [*wrap, sys.executable, "-m", "monitor.cli", "probe", "columns", "--json", "--config", str(config)]
-    with out.open("wb") as stdout, err.open("wb") as stderr:
-        proc = subprocess.Popen(command, stdout=stdout, stderr=stderr, cwd=ROOT)
-    watchdog = threading.Timer(timeout_s, proc.kill)
-    watchdog.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        watchdog.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode in (0, 1), err.read_text(encoding="utf-8", errors="replace")[-2000:]
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {r["column"]: r for r in rows}, usage.ru_maxrss
+    proc = subprocess.run(under_memory_meter(command), capture_output=True, text=True, cwd=ROOT, timeout=timeout_s)
+    figure = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert figure["rc"] in (0, 1), proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return {r["column"]: r for r in rows}, figure["maxrss_kib"]
 
 
 # -- bounded reads ------------------------------------------------------------------------
@@ -345,7 +337,7 @@ def allowed_hop() -> Iterator[HostileServer]:
     try:
         srv = HostileServer("127.0.0.2")
     except OSError as exc:
-        pytest.skip(f"cannot listen on 127.0.0.2: {exc}")
+        missing(f"cannot listen on 127.0.0.2: {exc}")
     with srv:
         yield srv
 
@@ -391,9 +383,9 @@ def test_redirects_into_private_space_are_never_followed(server: HostileServer, 
 def unshare_hosts(tmp_path: Path, entries: dict[str, str]) -> list[str]:
     """A command prefix running the rest with ``entries`` in /etc/hosts, in a mount namespace of its own."""
     if shutil.which("unshare") is None:
-        pytest.skip("unshare is not installed")
+        missing("unshare is not installed")
     if os.geteuid() != 0:
-        pytest.skip("a private /etc/hosts needs root (unshare -m, mount --bind); CI runs as root")
+        missing("a private /etc/hosts needs root (unshare -m, mount --bind); CI runs as root")
     hosts = tmp_path / "hosts"
     hosts.write_text("".join(f"{ip} {name}\n" for name, ip in entries.items())
                      + Path("/etc/hosts").read_text(encoding="utf-8"), encoding="utf-8")
@@ -401,7 +393,7 @@ def unshare_hosts(tmp_path: Path, entries: dict[str, str]) -> list[str]:
     name, ip = next(iter(entries.items()))
     check = subprocess.run([*wrap, "getent", "hosts", name], capture_output=True, text=True, timeout=30)
     if check.returncode != 0 or ip not in check.stdout:
-        pytest.skip(f"unshare -m / mount --bind not permitted here: {check.stderr.strip() or check.stdout.strip()}")
+        missing(f"unshare -m / mount --bind not permitted here: {check.stderr.strip() or check.stdout.strip()}")
     return wrap
 
 

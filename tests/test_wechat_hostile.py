@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from hostile_server import under_memory_meter
 
 from monitor.wechat import RetryPolicy, WeChatAPI
 from monitor.wechat import errors as E
@@ -334,15 +335,6 @@ def test_frames_between_processes_are_bounded():
 
 # -- the whole program: one column round, RSS measured -------------------------------------------
 
-# Runs wxmon as its only child, so RUSAGE_CHILDREN is wxmon's alone (and its helpers', if any).
-MEASURE = """
-import json, resource, subprocess, sys
-code = subprocess.run(sys.argv[1:]).returncode
-print(json.dumps({"rc": code, "maxrss_kib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}),
-      file=sys.stderr)
-"""
-
-
 def probe_round(server: HostileAPI, tmp_path: Path, kind: str = "columns",
                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """One ``wxmon probe KIND --json`` round on ``server``: its rows, exit code and peak RSS."""
@@ -356,8 +348,8 @@ accounts:
      appid: {APPID}, secret_env: WXMON_TEST_HOSTILE_SECRET}}
 """, encoding="utf-8")
     env = {**os.environ, "WXMON_TEST_HOSTILE_SECRET": SECRET}
-    proc = subprocess.run([sys.executable, "-c", MEASURE, sys.executable, "-m", "monitor.cli", "probe", kind,
-                           "--json", "--config", str(config)], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(under_memory_meter([sys.executable, "-m", "monitor.cli", "probe", kind, "--json", "--config",
+                                    str(config)]), capture_output=True, text=True, env=env, timeout=120)
     measured = json.loads(proc.stderr.strip().splitlines()[-1])
     assert measured["rc"] == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()], measured
