@@ -82,10 +82,24 @@ def inquiry_windows(trigger: BaseTrigger, start: datetime, end: datetime) -> lis
 
 
 def current_window(trigger: BaseTrigger, at: datetime) -> tuple[datetime, datetime] | None:
-    for window in inquiry_windows(trigger, at, at + timedelta(seconds=1)):
-        if window[0] <= as_utc(at) < window[1]:
-            return window
-    return None
+    """The inquiry window holding ``at``: the last opening at or before it (within 31 days) and the next.
+
+    Looks back over growing spans, so a frequent schedule costs a few fire times, not a
+    month of them (a schedule every 20 s has 130,000 a month: seconds on the event loop).
+    """
+    at = as_utc(at)
+    opened = None
+    for back in (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=31)):
+        for fire in fire_times(trigger, at - back, at + timedelta(microseconds=1)):
+            opened = fire
+        if opened is not None:
+            break
+    if opened is None:
+        return None
+    following = next(fire_times(trigger, opened + timedelta(microseconds=1), at + timedelta(days=31, seconds=1)), None)
+    if following is None or following <= at:
+        return None
+    return opened, following
 
 
 def timeline(config, start: datetime, end: datetime, key: bytes,
