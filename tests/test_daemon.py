@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 from emulator.scenario import demo_secret_env
+from test_config_hostile import laughs
 
 ACCOUNTS = ("acct-fast", "acct-auto", "acct-slowpage")
 
@@ -124,11 +125,14 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
                  90, "the second account's answer")
         wait_for(lambda: query(db, f"select 1 from probe_runs where kind='columns' and status='ok' "
                                    f"and id > {max(killed_runs)}"), 30, "a round after the restart")
-        # SIGHUP with a broken file keeps the running configuration; a good file is taken.
+        # SIGHUP with a hostile file (a YAML alias bomb, parsed in a thread) keeps the running
+        # configuration and the rounds going; a good file is taken.
         good = config.read_text(encoding="utf-8")
-        config.write_text(good.replace("policy: demo-default", "policy: no-such-policy"), encoding="utf-8")
+        config.write_text(laughs("flow"), encoding="utf-8")
         second.send_signal(signal.SIGHUP)
-        wait_for(lambda: "reload refused" in log.read_text(errors="replace"), 20, "the refused reload")
+        refused = wait_for(lambda: [line for line in log.read_text(errors="replace").splitlines()
+                                    if "reload refused" in line], 20, "the refused reload")
+        assert len(refused) == 1 and "billion laughs" in refused[0] and f"{config}:" in refused[0]
         rounds = len(query(db, "select 1 from probe_runs where kind='columns'"))
         wait_for(lambda: len(query(db, "select 1 from probe_runs where kind='columns'")) > rounds, 30,
                  "rounds going on after the refused reload")
