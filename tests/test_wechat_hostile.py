@@ -74,9 +74,13 @@ class HostileAPI:
             asyncio.set_event_loop(self._loop)
             self._loop.run_until_complete(self._start())
             ready.set()
-            self._loop.run_forever()
+            try:
+                self._loop.run_forever()
+            finally:
+                self._loop.close()  # its self-pipe sockets too
 
-        threading.Thread(target=serve, daemon=True).start()
+        self._thread = threading.Thread(target=serve, daemon=True)
+        self._thread.start()
         assert ready.wait(10)
         return self
 
@@ -84,6 +88,7 @@ class HostileAPI:
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
 
 
 def raw(body: str | bytes, **headers: str) -> Handler:
