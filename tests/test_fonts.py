@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import time
 import warnings
 from pathlib import Path
 
@@ -106,13 +105,13 @@ def test_font_comes_from_an_installed_package() -> None:
         assert cjk_font_path() == bundled[0]
 
 
-def test_configure_is_idempotent_and_cheap() -> None:
+def test_configure_is_idempotent() -> None:
+    # Cheap because idempotent: a second call adds no font and rebuilds nothing (no timing here:
+    # a wall-clock bound fails on a loaded machine).
     family = configure_matplotlib()
     count = len(font_manager.fontManager.ttflist)
-    start = time.perf_counter()
     for _ in range(100):
         assert configure_matplotlib() == family
-    assert time.perf_counter() - start < 0.5
     assert len(font_manager.fontManager.ttflist) == count
     assert matplotlib.rcParams["font.sans-serif"].count(family) == 1
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -333,20 +332,7 @@ def test_decode_bytes_fallbacks() -> None:
     assert decode_bytes(b"\xef\xbb\xbfabc") == "abc"
 
 
-# --- speed ------------------------------------------------------------------------------------------
-
-
-def best_time(fn, bound: float, repeat: int = 3) -> float:
-    """Fastest of up to `repeat` runs, stopping once under `bound`: the machine may
-    be busy with other jobs, and one fast run shows the code is fast."""
-    best = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-        if best < bound:
-            break
-    return best
+# --- large inputs (their speed is measured in bench/bench_privacy.py, not here) ----------------
 
 
 def _article_page(size: int) -> str:
@@ -362,36 +348,29 @@ def _article_page(size: int) -> str:
     return "<!DOCTYPE html><html><head>" + script + '</head><body><div id="js_content">' + body + "</div></body></html>"
 
 
-def test_one_megabyte_article_is_fast() -> None:
+def test_one_megabyte_article_page() -> None:
     page = _article_page(1_000_000)
     assert len(page) >= 1_000_000
     findings = scan_html(page, source_offsets=True)
-    elapsed = best_time(lambda: scan_html(page, source_offsets=True), 1.0)
-    print(f"\n1 MB article page: {len(findings)} findings, {elapsed:.3f} s")
     assert findings and all(page[f.start:f.end] == "139 0013 9000" for f in findings)
-    assert elapsed < 1.0
 
 
-def test_one_megabyte_dense_table_is_fast_enough() -> None:
+def test_one_megabyte_dense_table() -> None:
     """Worst case: every row an ID, a mobile and an order number (~10k findings)."""
     row = ("<tr><td>张三</td><td>110101199003077715</td><td>138 0013 8000</td>"
            "<td>2023-09-15 10:30</td><td>订单号202309151234567890</td>"
            '<td><a href="https://mp.weixin.qq.com/s?mid=2652812345">链接</a></td></tr>\n')
     page = "<html><body><table>" + row * (1_000_000 // len(row) + 1) + "</table></body></html>"
     findings = scan_html(page, source_offsets=True)
-    elapsed = best_time(lambda: scan_html(page, source_offsets=True), 2.0)
-    print(f"\n1 MB dense table: {len(findings)} findings, {elapsed:.3f} s")
     assert len(findings) == 2 * (1_000_000 // len(row) + 1)
-    assert elapsed < 2.0
 
 
-def test_one_megabyte_plain_text_is_fast() -> None:
+def test_one_megabyte_plain_text() -> None:
     para = "根据京政办发〔2023〕12号文件，联系电话010-12345678，手机13800138000，金额1234.56元。\n"
     text = para * (1_000_000 // len(para))
     findings = scan_text(text)
-    elapsed = best_time(lambda: scan_text(text), 1.0)
-    print(f"\n1 MB text: {len(findings)} findings, {elapsed:.3f} s")
-    assert elapsed < 1.0
+    assert len(findings) == 1_000_000 // len(para)
+    assert {f.type for f in findings} == {"mobile"}
 
 
 def test_cli_privacy_scan_json_follows_the_spec(tmp_path, capsys):
