@@ -34,7 +34,7 @@ least sensitive to that. "Waiting for a CPU" (from /proc/PID/task/*/schedstat) i
 a process was ready to run but had no core: where it is high, the machine, not the code, is
 the limit. ``--profile`` cProfiles one round (``--profile-round``, default cold; try
 --accounts 2000).
-The child calls ``monitor.runner.tune_gc()`` once after loading the config, as the CLI does.
+The child calls ``wxmon.runner.tune_gc()`` once after loading the config, as the CLI does.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def _die_with_parent() -> None:
 
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:  # noqa: BLE001 - best effort, other platforms
+    except Exception:
         pass
 
 
@@ -270,7 +270,7 @@ class ShiftedClock:
         self.shift = timedelta(0)
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc) + self.shift
+        return datetime.now(UTC) + self.shift
 
 
 class GcTimer:
@@ -284,7 +284,7 @@ class GcTimer:
         self.count = [0, 0, 0]
         self._started = 0.0
 
-    def __enter__(self) -> "GcTimer":
+    def __enter__(self) -> GcTimer:
         self._gc.callbacks.append(self._on_gc)
         return self
 
@@ -304,11 +304,11 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
 
     from monitor.clock import set_clock, to_local
     from monitor.config import load_config
-    from monitor.runner import run_probe, select_accounts, tune_gc
+    from monitor.context import ProbeContext
     from monitor.store import Store
     from monitor.wechat import WeChatAPI
     from probes.columns import discover
-    from probes.context import ProbeContext
+    from wxmon.runner import run_probe, select_accounts, tune_gc
 
     config_path, concurrency, workdir, profile = args._config, args.concurrency, args._workdir, args.profile
     out: dict[str, Any] = {}
@@ -344,7 +344,7 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
 
                 profiler = cProfile.Profile()
                 profiler.enable()
-            helpers = {"store writer": lambda: ctx._process_writer._proc.pid  # noqa: E731
+            helpers = {"store writer": lambda: ctx._process_writer._proc.pid
                        if ctx._process_writer is not None and ctx._process_writer._proc else None,
                        "API helper": lambda: ctx._remote_api.pid if ctx._remote_api is not None else None}
             pids = {"wxmon": None, "emulator": args._emulator_pid, **{k: pid() for k, pid in helpers.items()}}
@@ -367,7 +367,7 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(str(profile))
-            rows = results[0].rows
+            rows = [row.to_json() for row in results[0].rows]
             view = [r for r in rows if r["type"] == "view" and r["target"]]
             out["rounds"].append({
                 "label": label, "round_s": snap1.wall - snap0.wall, "cpu": cpu_usage(snap0, snap1),
@@ -402,7 +402,7 @@ async def _wxmon(args: argparse.Namespace) -> dict[str, Any]:
             try:
                 menu = await api.account(account.appid, config.secret(account)).get_current_selfmenu_info()
                 discover(account.id, menu)
-            except Exception:  # noqa: BLE001 - counted, reported
+            except Exception:
                 errors += 1
 
     try:
@@ -516,7 +516,7 @@ async def run_loop(urls: Sequence[str], concurrency: int, request_url: Callable[
                         text = await resp.text()
                         if not judge(resp.status, text):
                             failed += 1
-                except (aiohttp.ClientError, asyncio.TimeoutError):
+                except (TimeoutError, aiohttp.ClientError):
                     errors += 1
 
         snap0 = cpu_snapshot(pids)
@@ -552,7 +552,7 @@ def blackbox_exporter(workdir: Path) -> Iterator[tuple[subprocess.Popen[Any], in
 
     (workdir / "blackbox.yml").write_text(BLACKBOX_CONFIG, encoding="utf-8")
     port = free_port()
-    log = open(workdir / "blackbox.log", "wb")
+    log = open(workdir / "blackbox.log", "wb")  # noqa: SIM115 - the exporter writes to it until it is killed
     proc = spawn([str(BLACKBOX_BIN), f"--config.file={workdir / 'blackbox.yml'}",
                   f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
                  stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
@@ -731,7 +731,8 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
                   + rnd["cpu"].get("API helper", 0.0)) / 100 * rnd["round_s"] \
             / max(1, rnd["view_checks"]) * 1e6
         rnd["cpu_us"] = cpu_us
-        print(f"    CPU per page check, wxmon + its helper processes: {cpu_us:.0f} us; cyclic GC {sum(rnd['gc_s']):.2f} s")
+        print(f"    CPU per page check, wxmon + its helper processes: {cpu_us:.0f} us; "
+              f"cyclic GC {sum(rnd['gc_s']):.2f} s")
     print(f"  store after the rounds: column_state rows {w['store_column_states']}, checks recorded "
           f"{w['store_checks']}")
     print(f"  discovery alone, after the rounds (stable_token + get_current_selfmenu_info, {args.accounts} "
@@ -766,8 +767,9 @@ def bench(args: argparse.Namespace, workdir: Path, procs: dict[str, subprocess.P
                   f"{verdict(r_bb >= TARGET_BLACKBOX)}")
         else:
             print(f"wxmon {rnd['label']:6s} / blackbox_exporter = n/a (not installed)")
-    print(f"wxmon peak RSS (round child, ru_maxrss after the rounds) = {rss:.0f} MB   target < {TARGET_RSS_MB:.0f} MB   "
-          f"{verdict(rss < TARGET_RSS_MB)}   (before the round: {w['rss_before_round_mb']:.0f} MB)")
+    print(f"wxmon peak RSS (round child, ru_maxrss after the rounds) = {rss:.0f} MB   "
+          f"target < {TARGET_RSS_MB:.0f} MB   {verdict(rss < TARGET_RSS_MB)}   "
+          f"(before the round: {w['rss_before_round_mb']:.0f} MB)")
     print(f"bench process peak RSS (bare loop, blackbox driver) = {maxrss_mb():.0f} MB")
     print("=" * 78)
 

@@ -12,24 +12,20 @@ from __future__ import annotations
 
 import re
 import sys
-import time
-from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probes.privacy import scan_html, scan_text  # noqa: E402
+from timing import best
+
+from probes.privacy import scan_html, scan_text
 
 DIGITS = re.compile(r"\d[\d -]{9,}\d")
 
 
-def best(fn: Callable[[], object], runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def count_digit_runs(text: str) -> int:
+    return sum(1 for _ in DIGITS.finditer(text))
 
 
 def article(size: int) -> str:
@@ -59,8 +55,8 @@ def main() -> None:
     print(f"{'input':<20}{'findings':>10}{'scan s':>10}{'baseline s':>12}{'x baseline':>12}")
     for name, text, scan in cases:
         found = len(scan(text))
-        scan_s = best(lambda: scan(text))
-        base_s = best(lambda: sum(1 for _ in DIGITS.finditer(text)))
+        scan_s = best(partial(scan, text))
+        base_s = best(partial(count_digit_runs, text))
         print(f"{name:<20}{found:>10}{scan_s:>10.3f}{base_s:>12.4f}{scan_s / base_s:>12.1f}")
 
 

@@ -17,7 +17,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -34,6 +34,10 @@ from dashboards.labels import (
     rule_ids,
     split_reasons,
 )
+
+if TYPE_CHECKING:
+    from monitor.period import Period
+    from monitor.policy import Policy
 
 _CN_NUMBERS = "零一二三四五六七八九十"
 _ORDINALS = ["一", "二", "三", "四", "五", "六", "七", "八", "九", "十", "十一", "十二", "十三", "十四", "十五"]
@@ -131,7 +135,7 @@ def _problem_phrase(rule: RuleInfo) -> str:
     return f"存在“{rule.label}”问题"
 
 
-def rule_catalog(policy: Any | None = None) -> dict[str, RuleInfo]:
+def rule_catalog(policy: Policy | None = None) -> dict[str, RuleInfo]:
     """Rule id -> id, kind, label and parameters, from the policy in use
     (``config.selected_policy``); without one, from the built-in demo-default
     (a superset of national-2019)."""
@@ -234,8 +238,8 @@ def _well_maintained(passed: pd.DataFrame) -> tuple[pd.DataFrame, bool]:
 # --------------------------------------------------------------------------- the bulletin
 
 
-def render_bulletin(df: pd.DataFrame, period: Any, *, district: str | None = None, policy: Any | None = None,
-                    notes: Sequence[str] = ()) -> str:
+def render_bulletin(df: pd.DataFrame, period: Period | str, *, district: str | None = None,
+                    policy: Policy | None = None, notes: Sequence[str] = ()) -> str:
     """The 通报 draft for ``period`` (a ``monitor.period.Period`` or its text) as Markdown.
 
     ``df`` is the scored frame (``monitor.scoring.score``); ``policy`` the policy
@@ -257,7 +261,7 @@ def render_bulletin(df: pd.DataFrame, period: Any, *, district: str | None = Non
     out: list[str] = [f"# 关于{info.label_zh}{district or ''}政务新媒体检查情况的通报", ""]
     draft = f"本稿由 wxmon 依据监测数据自动生成（监测期间：{info.span_zh or info.key}"
     if policy is not None:
-        draft += f"；评分规则：{_md(getattr(policy, 'name', ''))}"
+        draft += f"；评分规则：{_md(policy.name)}"
     draft += "），供起草通报参考，印发前请逐项核对。"
     out += [f"> {draft}"]
     for note in [*frame_notes(df), *notes]:

@@ -49,7 +49,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
@@ -70,6 +70,15 @@ from dashboards.labels import (
     week_tick,
     wrap_cjk,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.artist import Artist
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+    from monitor.store import Inquiry
+
+_Row = TypeVar("_Row")
 
 PER_PAGE = 40
 DPI = 100
@@ -103,7 +112,7 @@ def _with_period(title: str, period_label: str) -> str:
     return f"{title}（{period_label}）" if period_label else title
 
 
-def _figure(rows: int, width: float = _WIDTH_INCH) -> Any:
+def _figure(rows: int, width: float = _WIDTH_INCH) -> Figure:
     from matplotlib.figure import Figure
 
     configure_matplotlib()
@@ -111,15 +120,17 @@ def _figure(rows: int, width: float = _WIDTH_INCH) -> Any:
     return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Figure) -> bytes:
     """The figure as a palette PNG: charts have few colours, and 20 pages go into one e-mail
     (128 colours without dithering are visually identical and about 3x smaller)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from PIL import Image  # a matplotlib dependency
 
+    # matplotlib's Agg backend has no type annotations (no backend_agg.pyi): its calls are untyped.
     canvas = FigureCanvasAgg(fig)
-    canvas.draw()  # straight to pixels: no PNG encoded only to be decoded again
-    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    canvas.draw()  # type: ignore[no-untyped-call]  # straight to pixels: no PNG encoded only to be decoded again
+    rgba = canvas.buffer_rgba()  # type: ignore[no-untyped-call]
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), rgba, "raw", "RGBA", 0, 1)
     palette = image.convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     out = io.BytesIO()
     palette.save(out, format="PNG", optimize=True)
@@ -132,12 +143,12 @@ def _num(value: float, decimals: int = 1) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def _y_labels(ax: Any, labels: Sequence[str]) -> None:
+def _y_labels(ax: Axes, labels: Sequence[str]) -> None:
     ax.set_yticks(range(len(labels)), [wrap_cjk(label, NAME_WIDTH) for label in labels], fontsize=9)
     ax.set_ylim(len(labels) - 0.5, -0.5)  # first (worst) row on top
 
 
-def _right_labels(ax: Any, labels: Sequence[str]) -> None:
+def _right_labels(ax: Axes, labels: Sequence[str]) -> None:
     """Per-row notes on the right edge (a twin axis, so the layout makes room for them)."""
     right = ax.twinx()
     right.set_ylim(ax.get_ylim())
@@ -147,13 +158,13 @@ def _right_labels(ax: Any, labels: Sequence[str]) -> None:
         right.spines[side].set_visible(False)
 
 
-def _legend(fig: Any, handles: Sequence[Any], ncols: int | None = None) -> None:
+def _legend(fig: Figure, handles: Sequence[Artist], ncols: int | None = None) -> None:
     fig.legend(handles=list(handles), loc="outside lower center", ncols=ncols or len(handles), fontsize=9,
                frameon=False)
 
 
-def _paged(items: Sequence[Any], per_page: int, title: str, handles: Sequence[Any],
-           draw: Callable[[Any, Sequence[Any]], None], *, width: float = _WIDTH_INCH,
+def _paged(items: Sequence[_Row], per_page: int, title: str, handles: Sequence[Artist],
+           draw: Callable[[Axes, Sequence[_Row]], None], *, width: float = _WIDTH_INCH,
            title_pad: float | None = None, legend_cols: int | None = None) -> list[bytes]:
     """One PNG per page of ``items``: ``draw(ax, page_items)`` fills a page; the paging, the
     numbered title and the legend are the same for every chart."""
@@ -164,7 +175,7 @@ def _paged(items: Sequence[Any], per_page: int, title: str, handles: Sequence[An
         fig = _figure(len(rows), width=width)
         ax = fig.subplots()
         draw(ax, rows)
-        ax.set_title(_page_title(title, page, len(slices)), **({} if title_pad is None else {"pad": title_pad}))
+        ax.set_title(_page_title(title, page, len(slices)), pad=title_pad)  # None: the default pad
         _legend(fig, handles, ncols=legend_cols)
         pngs.append(_png(fig))
     return pngs
@@ -316,7 +327,7 @@ def verdict_heatmap(weeks: Mapping[str, pd.DataFrame] | pd.DataFrame, *, per_pag
          (NO_DATA_LABEL, NO_DATA_COLOR)]) if i in present or i < 2]
     width = max(7.5, 4.2 + 0.5 * len(week_list))
 
-    def draw(ax: Any, ids: Sequence[str]) -> None:
+    def draw(ax: Axes, ids: Sequence[str]) -> None:
         data = [matrix[a] for a in ids]
         ax.imshow(data, cmap=cmap, vmin=-0.5, vmax=3.5, aspect="auto", interpolation="nearest")
         if len(week_list) <= 26:
@@ -360,7 +371,7 @@ def freshness_chart(df: pd.DataFrame, *, days: int = 14, per_page: int = PER_PAG
     over_color, ok_color = "#e53935", "#42a5f5"
     handles = [Patch(color=over_color, label=f"超过{days}天未更新"), Patch(color=ok_color, label="更新正常"),
                Line2D([], [], color="#b71c1c", linestyle="--", label=f"更新期限（{days}天）")]
-    def draw(ax: Any, rows: Sequence[int]) -> None:
+    def draw(ax: Axes, rows: Sequence[int]) -> None:
         for y, i in enumerate(rows):
             if not known[i]:
                 ax.text(0.2, y, "未知（未取得发布数据）", va="center", fontsize=8.5, color="#757575")
@@ -404,7 +415,7 @@ def broken_columns_chart(df: pd.DataFrame, *, max_broken: int = 0, per_page: int
     bad_color, ok_color = "#e53935", "#cfd8dc"
     rule = f"已确认无法访问的栏目超过{max_broken}个即不合格" if max_broken else "出现已确认无法访问的栏目即不合格"
     handles = [Patch(color=bad_color, label="无法访问（已确认）"), Patch(color=ok_color, label="可正常访问")]
-    def draw(ax: Any, rows: Sequence[int]) -> None:
+    def draw(ax: Axes, rows: Sequence[int]) -> None:
         for y, i in enumerate(rows):
             if not has[i]:
                 ax.text(0.05, y, "未检查（无可验证的栏目）", va="center", fontsize=8.5, color="#757575")
@@ -428,7 +439,7 @@ def broken_columns_chart(df: pd.DataFrame, *, max_broken: int = 0, per_page: int
 # --------------------------------------------------------------------------- reply latency
 
 
-def inquiries_frame(records: Sequence[Any]) -> pd.DataFrame:
+def inquiries_frame(records: Sequence[Inquiry]) -> pd.DataFrame:
     """The :func:`latency_chart` input from inquiry records the caller fetched
     (``monitor.store.Inquiry``: ``account_id``, ``state``, ``latency_minutes``,
     ``sent_at``, ``deadline_at``). Dashboards do not read the store themselves."""
@@ -500,7 +511,7 @@ def latency_chart(inquiries: pd.DataFrame, *, working_days: int = 3, names: Mapp
     else:
         label_of = {}
 
-    stats = []
+    stats: list[_AccountReplies] = []
     for account, group in q.groupby("account_id", sort=False):
         states = group["state"].astype(str)
         replied = group.loc[group["pos"].notna() & (states != "unanswered"), ["pos", "state"]]
@@ -526,7 +537,7 @@ def latency_chart(inquiries: pd.DataFrame, *, working_days: int = 3, names: Mapp
         Line2D([], [], color="#b71c1c", linestyle="--", label=line_label),
     ]
     jitter = (0.0, -0.16, 0.16, -0.08, 0.08, -0.24, 0.24)
-    def draw(ax: Any, rows: Sequence[Any]) -> None:
+    def draw(ax: Axes, rows: Sequence[_AccountReplies]) -> None:
         for y, row in enumerate(rows):
             xs = row.replied["pos"].clip(upper=cap)
             if len(xs) >= 4:

@@ -72,8 +72,8 @@ def _local_naive(value: Any) -> datetime | None:
     ts = pd.Timestamp(value)
     if ts.tzinfo is not None:
         ts = ts.tz_convert(SHANGHAI).tz_localize(None)
-    # Excel has no sub-second precision worth keeping here.
-    return ts.to_pydatetime().replace(microsecond=0)
+    local: datetime = ts.to_pydatetime()
+    return local.replace(microsecond=0)  # Excel has no sub-second precision worth keeping here
 
 
 def _number(value: Any) -> float | None:
@@ -89,7 +89,7 @@ def cell_value(column: str, value: Any) -> str | int | float | datetime | None:
         return _local_naive(value)
     if column in INT_COLUMNS:
         number = _number(value)
-        return None if number is None else int(round(number))
+        return None if number is None else round(number)
     if column in RATE_COLUMNS:
         number = _number(value)
         return None if number is None else round(number, RATE_DECIMALS)
@@ -142,10 +142,10 @@ def csv_bytes(df: pd.DataFrame, headers: Headers = "zh") -> bytes:
 # --------------------------------------------------------------------------- XLSX
 
 _NUMBER_FORMATS: dict[str, str] = {
-    **{c: "0" for c in INT_COLUMNS},
-    **{c: "0.0%" for c in RATE_COLUMNS},
-    **{c: "0.0" for c in FLOAT_DECIMALS},
-    **{c: "yyyy-mm-dd hh:mm" for c in DATETIME_COLUMNS},
+    **dict.fromkeys(INT_COLUMNS, "0"),
+    **dict.fromkeys(RATE_COLUMNS, "0.0%"),
+    **dict.fromkeys(FLOAT_DECIMALS, "0.0"),
+    **dict.fromkeys(DATETIME_COLUMNS, "yyyy-mm-dd hh:mm"),
 }
 _MIN_WIDTH, _MAX_WIDTH, _REASONS_WIDTH = 8, 40, 60
 
@@ -200,7 +200,7 @@ def xlsx_bytes(df: pd.DataFrame, headers: Headers = "zh", *, sheet_title: str = 
                 cell.number_format = "@"
             if column == "reasons":
                 cell.alignment = wrap
-            if c - 1 == verdict_col and value in styles:
+            if c - 1 == verdict_col and isinstance(value, str) and value in styles:
                 cell.fill, cell.font = styles[value]
 
     for c, (column, title) in enumerate(zip(EXPORT_COLUMNS, header), start=1):

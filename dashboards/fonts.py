@@ -18,6 +18,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import matplotlib
 
@@ -140,14 +141,20 @@ def cjk_font_path() -> Path:
     )
 
 
-def _family_for(path: Path, entries: Iterable[object]) -> str:
+class _FontEntry(Protocol):
+    """What is read of a matplotlib ``font_manager.FontEntry``."""
+
+    @property
+    def fname(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
+def _family_for(path: Path, entries: Iterable[_FontEntry]) -> str:
     """The family name matplotlib registered for *path* (an SC face for collections)."""
     target = os.path.realpath(path)
-    names = [
-        str(getattr(e, "name"))
-        for e in entries
-        if getattr(e, "fname", None) and os.path.realpath(str(getattr(e, "fname"))) == target
-    ]
+    names = [str(e.name) for e in entries if e.fname and os.path.realpath(str(e.fname)) == target]
     if not names:
         raise CJKFontNotFound(f"matplotlib could not read the font file {path}")
     for family in _PREFERRED_FAMILIES:

@@ -12,14 +12,17 @@ computation while that module does not exist yet.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from monitor.period import Period
 
 # --------------------------------------------------------------------------- export columns
 
@@ -244,17 +247,13 @@ def date_zh(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
-def period_info(period: Any) -> PeriodInfo:
+def period_info(period: Period | str) -> PeriodInfo:
     """Key, Chinese label and days of a ``monitor.period.Period`` (or of its text form)."""
     if isinstance(period, str):
         from monitor.period import parse_period
 
         period = parse_period(period)
-    key = str(getattr(period, "key", period))
-    label = str(getattr(period, "label_zh", "") or key)
-    first = getattr(period, "first_day", None)
-    last = getattr(period, "last_day", None)
-    return PeriodInfo(key, label, first, last)
+    return PeriodInfo(period.key, period.label_zh or period.key, period.first_day, period.last_day)
 
 
 def week_tick(week_key: str) -> str:
@@ -305,11 +304,3 @@ def frame_notes(*frames: pd.DataFrame | None) -> list[str]:
             if str(note) not in seen:
                 seen.append(str(note))
     return ([calendar_fallback_note(years)] if years else []) + seen
-
-
-def ordered_unique(items: Sequence[str]) -> list[str]:
-    out: list[str] = []
-    for item in items:
-        if item not in out:
-            out.append(item)
-    return out

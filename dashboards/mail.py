@@ -19,18 +19,22 @@ named in the settings and never appear in errors or logs.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import smtplib
 import ssl
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy as email_policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from monitor.config import Smtp
 
 log = logging.getLogger("wxmon.mail")
 
@@ -65,17 +69,26 @@ class SmtpSettings:
         return self.port or DEFAULT_PORTS[self.security]
 
     @classmethod
-    def from_config(cls, smtp: Any) -> SmtpSettings:
-        """Build from the config model (``monitor.config.models.Smtp``) or a mapping."""
-        get = smtp.get if isinstance(smtp, Mapping) else lambda k, d=None: getattr(smtp, k, d)
-        timeout = get("timeout_s", None) or get("timeout", None) or 30.0
+    def from_config(cls, smtp: Smtp | Mapping[str, Any]) -> SmtpSettings:
+        """Build from the config model (``monitor.config.models.Smtp``) or a mapping with at least host and sender."""
+        if not isinstance(smtp, Mapping):
+            return cls(
+                host=smtp.host,
+                port=smtp.port,
+                security=smtp.security,
+                username_env=smtp.username_env,
+                password_env=smtp.password_env,
+                sender=smtp.sender,
+                timeout=float(smtp.timeout_s or 30.0),
+            )
+        timeout = smtp.get("timeout_s") or smtp.get("timeout") or 30.0
         return cls(
-            host=get("host"),
-            port=get("port", None),
-            security=get("security", "ssl"),
-            username_env=get("username_env", None),
-            password_env=get("password_env", None),
-            sender=get("sender"),
+            host=smtp["host"],
+            port=smtp.get("port"),
+            security=smtp.get("security", "ssl"),
+            username_env=smtp.get("username_env"),
+            password_env=smtp.get("password_env"),
+            sender=smtp["sender"],
             timeout=float(timeout),
         )
 
@@ -135,7 +148,7 @@ def build_message(
     msg["Subject"] = subject
     msg["From"] = sender
     msg["To"] = to
-    msg["Date"] = format_datetime(date or datetime.now(timezone.utc).astimezone())
+    msg["Date"] = format_datetime(date or datetime.now(UTC).astimezone())
     msg["Message-ID"] = make_msgid(domain=_domain_of(sender))
     # RFC 3834: stops vacation auto-replies from mailing the robot back.
     msg["Auto-Submitted"] = "auto-generated"
@@ -143,7 +156,10 @@ def build_message(
     # base64 keeps Chinese text 7-bit clean for servers without 8BITMIME.
     msg.set_content(text, subtype="plain", charset="utf-8", cte="base64")
     msg.add_alternative(html, subtype="html", charset="utf-8", cte="base64")
-    html_part = msg.get_payload()[1]
+    parts = msg.get_payload()
+    assert isinstance(parts, list)
+    html_part = parts[1]
+    assert isinstance(html_part, EmailMessage)  # add_alternative makes its parts of the message's own class
     if inline_images:
         html_part.make_related()
         html_part.set_param("type", "text/html")  # RFC 2387 root type; older Outlook wants it
@@ -326,10 +342,8 @@ class _Session:
 
 
 def _close(smtp: smtplib.SMTP) -> None:
-    try:
+    with contextlib.suppress(OSError):
         smtp.close()
-    except OSError:
-        pass
 
 
 def send_each(

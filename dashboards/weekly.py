@@ -2,23 +2,22 @@
 
     report = build_weekly_report(week_df, "2023-W38", out_dir,
                                  history={"2023-W37": df37, ...}, inquiries=inq, policy=cfg.selected_policy)
-    results = send_weekly(cfg, store, report)
 
 Inputs are scored frames (docs/metrics.md) and, for the reply-time chart, the
-inquiries frame described in :mod:`dashboards.charts`. The only store use is
-the sent-report bookkeeping: a supervisor already recorded as sent for
-``(weekly, week_key, email)`` is skipped, so a restart does not send twice.
+inquiries frame described in :mod:`dashboards.charts`. Nothing here touches the
+store: sending, and the bookkeeping of who was sent what, is
+:func:`wxmon.reports.send_weekly`.
 """
 
 from __future__ import annotations
 
 import html
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -36,13 +35,15 @@ from dashboards.labels import (
     rate_number,
     week_tick,
 )
-from dashboards.mail import MailConfigError, SmtpSettings, build_message, recipient, send_each
-from monitor.errors import BadInput, file_error
+from monitor.errors import file_error
 from monitor.files import write_output
+
+if TYPE_CHECKING:
+    from monitor.period import Period
+    from monitor.policy import Policy
 
 log = logging.getLogger("wxmon.weekly")
 
-REPORT_KIND = "weekly"
 _TREND_WEEKS = 8  # weeks of pass rate written out in the text
 
 
@@ -77,18 +78,11 @@ class WeeklyReport:
         return [(self.csv_filename, self.csv_bytes, "text/csv")]
 
 
-@dataclass(frozen=True)
-class SendResult:
-    recipient: str
-    status: Literal["sent", "failed", "skipped"]  # skipped: already sent for this week
-    error: str | None = None
-
-
 # --------------------------------------------------------------------------- building
 
 
-def _rule_param(policy: Any | None, kind: str, name: str, default: int) -> int:
-    for rule in getattr(policy, "rules", None) or ():
+def _rule_param(policy: Policy | None, kind: str, name: str, default: int) -> int:
+    for rule in policy.rules if policy is not None else ():
         if rule.kind == kind:
             return int(getattr(rule, name, default))
     return default
@@ -113,12 +107,12 @@ def _delta_text(rate: float, prev_key: str, prev_rate: float) -> str:
 
 def build_weekly_report(
     verdicts: pd.DataFrame,
-    week: Any,
+    week: Period | str,
     out_dir: str | Path | None = None,
     *,
     history: Mapping[str, pd.DataFrame] | None = None,
     inquiries: pd.DataFrame | None = None,
-    policy: Any | None = None,
+    policy: Policy | None = None,
     district: str | None = None,
     notes: Sequence[str] = (),
     per_page: int = charts.PER_PAGE,
@@ -183,7 +177,7 @@ def build_weekly_report(
                 if checked else f"本周{len(frame)}个账号{'均' if len(frame) > 1 else ''}未取得足以判定的监测数据，"
                                 "未计算合格率。")
     delta = _delta_text(rate, prev_key, rates[prev_key]) if prev_key else ""
-    recent = [k for k in keys[-_TREND_WEEKS:]]
+    recent = list(keys[-_TREND_WEEKS:])
     trend = " → ".join(f"{week_tick(k)} {rate_number(rates[k])}" for k in recent) if len(recent) > 1 else ""
     new_fails: set[str] = set()
     if prev_key is not None:
@@ -250,7 +244,7 @@ def _text(key: str, span: str, area: str, headline: str, delta: str, trend: str,
 
 def _html(key: str, span: str, area: str, headline: str, delta: str, trend: str, failed: pd.DataFrame,
           unknown: pd.DataFrame, new_fails: set[str], notes: Sequence[str], csv_name: str,
-          sections: Sequence[Section], src: Any) -> str:
+          sections: Sequence[Section], src: Callable[[str], str]) -> str:
     e = html.escape
     cell = "border:1px solid #d0d7de;padding:4px 8px;vertical-align:top;"
     head = "background:#f0f3f7;" + cell
@@ -296,63 +290,3 @@ def _html(key: str, span: str, area: str, headline: str, delta: str, trend: str,
                  "本邮件由 wxmon 自动发送，请勿直接回复。</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
-
-
-# --------------------------------------------------------------------------- sending
-
-
-def send_weekly(config: Any, store: Any, report: WeeklyReport, week_key: str | None = None, *,
-                env: Mapping[str, str] | None = None, ssl_context: Any = None,
-                local_hostname: str | None = None) -> list[SendResult]:
-    """E-mail ``report`` to every supervisor not yet recorded as sent for this week.
-
-    One message per supervisor over one SMTP session (dashboards.mail.send_each);
-    every outcome is recorded in the store (``record_report_sent``) right after
-    the session, so a rerun skips those sent and retries those that failed. A
-    refused address fails alone. Raises :class:`BadInput` when the configuration
-    has no smtp or no supervisors, or the SMTP credentials it names are not set.
-    """
-    key = week_key or report.week_key
-    source = getattr(config, "source", None) or "accounts.yaml"
-    if getattr(config, "smtp", None) is None:
-        raise BadInput(f"{source}: smtp: not configured; the weekly report has nowhere to be sent from")
-    supervisors = list(getattr(config, "supervisors", None) or [])
-    if not supervisors:
-        raise BadInput(f"{source}: supervisors: empty; nobody to send the weekly report to")
-    settings = SmtpSettings.from_config(config.smtp)
-
-    results: dict[str, SendResult] = {}
-    pending: list[tuple[str, str, Any]] = []  # (email, name, message)
-    seen: set[str] = set()
-    for supervisor in supervisors:
-        email, name = str(supervisor.email), str(supervisor.name)
-        if email.casefold() in seen:
-            continue
-        seen.add(email.casefold())
-        if store.report_already_sent(REPORT_KIND, key, email):
-            log.info("weekly report %s already sent to %s; skipped", key, email)
-            results[email] = SendResult(email, "skipped")
-            continue
-        message = build_message(report.subject, settings.sender, recipient(name, email), report.html, report.text,
-                                inline_images=report.pngs, attachments=report.attachments)
-        pending.append((email, name, message))
-
-    if pending:
-        try:
-            delivered = send_each(settings, [m for _, _, m in pending], env=env, ssl_context=ssl_context,
-                                  local_hostname=local_hostname)
-        except MailConfigError as exc:
-            raise BadInput(f"{source}: {exc}") from None
-        by_address = {d.recipient.casefold(): d for d in delivered}
-        for email, _, _ in pending:
-            outcome = by_address.get(email.casefold())
-            ok = outcome is not None and outcome.ok
-            error = None if ok else (outcome.error if outcome is not None else "no delivery result")
-            store.record_report_sent(REPORT_KIND, key, email, status="sent" if ok else "failed", error=error)
-            results[email] = SendResult(email, "sent" if ok else "failed", error)
-    ordered = []
-    for supervisor in supervisors:
-        email = str(supervisor.email)
-        if email in results and results[email] not in ordered:
-            ordered.append(results[email])
-    return ordered

@@ -21,7 +21,7 @@ _Z90 = 1.2815515655446004  # standard normal 90th percentile
 def is_workday(day: date) -> bool:
     """Chinese working day (holidays and make-up days); weekends-only outside chinese_calendar's range."""
     try:
-        return chinese_calendar.is_workday(day)
+        return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
         return day.weekday() < 5
 

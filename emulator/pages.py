@@ -11,7 +11,7 @@ from aiohttp import web
 
 from emulator.content import article_html
 from emulator.responses import ERROR_500_HTML, WORLD, drop_connection, fault_response, html_response
-from emulator.scenario import Outage
+from emulator.scenario import Outage, OutageKind, SitePageKind
 from monitor.clock import to_local
 
 # The platform's own wording for articles that are gone (the page still answers 200).
@@ -26,7 +26,8 @@ SOFT404_HTML = ("<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>页�
                 "<div class=\"error-page\"><h1>404</h1><p>抱歉，您访问的页面不存在或已被删除。</p>"
                 "<a href=\"/\">返回首页</a></div></body></html>")
 HTTP404_HTML = "<html><head><title>404 Not Found</title></head><body><h1>404 Not Found</h1><hr>nginx</body></html>"
-GATEWAY_TIMEOUT_HTML = "<html><head><title>504 Gateway Time-out</title></head><body><h1>504 Gateway Time-out</h1></body></html>"
+GATEWAY_TIMEOUT_HTML = ("<html><head><title>504 Gateway Time-out</title></head>"
+                        "<body><h1>504 Gateway Time-out</h1></body></html>")
 COVER_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==")
 
@@ -86,6 +87,7 @@ async def site_page(request: web.Request) -> web.StreamResponse:
                 return answer
     now = world.now()
     outage = active_outage(page.outages, now) if page.outages else None
+    kind: SitePageKind | OutageKind
     if outage is not None:
         kind, delay = outage.kind, outage.delay_s
     else:

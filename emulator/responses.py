@@ -13,7 +13,8 @@ from emulator.world import ApiError, FaultState, World
 WORLD = web.AppKey("world", World)
 
 BUSY_HTML = "<html><head><title>系统繁忙</title></head><body><h1>系统繁忙，请稍后再试</h1></body></html>"
-ERROR_500_HTML = "<html><head><title>500 Internal Server Error</title></head><body><h1>500 Internal Server Error</h1></body></html>"
+ERROR_500_HTML = ("<html><head><title>500 Internal Server Error</title></head>"
+                  "<body><h1>500 Internal Server Error</h1></body></html>")
 
 
 def json_response(data: dict[str, Any], status: int = 200) -> web.Response:

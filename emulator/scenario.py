@@ -257,7 +257,7 @@ def iter_leaves(menu: list[MenuItem]) -> list[MenuItem]:
 
 def column_paths(menu: list[MenuItem]) -> list[tuple[str, MenuItem]]:
     """("一级/二级", leaf) for every leaf, "一级" for a top-level leaf."""
-    out = []
+    out: list[tuple[str, MenuItem]] = []
     for top in menu:
         if top.sub:
             out.extend((f"{top.name}/{leaf.name}", leaf) for leaf in top.sub)

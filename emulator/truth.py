@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from emulator.operators import working_minutes_between
@@ -57,7 +58,7 @@ def _publication(acct: AccountState, start: datetime, end: datetime) -> dict[str
         "articles": [_iso(t) for t in in_window],
         "last_publish": _iso(last),
         "days_since_update": None if last is None else round((end - last).total_seconds() / DAY_S, 3),
-        "max_gap_days": round(max((b - a).total_seconds() for a, b in zip(edges, edges[1:])) / DAY_S, 3),
+        "max_gap_days": round(max((b - a).total_seconds() for a, b in pairwise(edges)) / DAY_S, 3),
     }
 
 

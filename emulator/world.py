@@ -63,7 +63,8 @@ _BACKGROUND_QUESTIONS = (
     "请问居住证办理需要什么材料？", "社区食堂几点开门？", "请问医保报销怎么办理？", "小区门口路灯坏了，能修一下吗？",
     "孩子入学报名什么时候开始？", "请问周末办事大厅开放吗？", "老年人助餐补贴怎么申请？", "垃圾分类投放时间是几点？",
 )
-_ANSWER = "您好！关于您咨询的“{q}”，已收到，相关部门已受理，具体可携带身份证件到社区事务受理服务中心办理。感谢您的关注！"
+_ANSWER = ("您好！关于您咨询的“{q}”，已收到，相关部门已受理，"
+           "具体可携带身份证件到社区事务受理服务中心办理。感谢您的关注！")
 
 
 class ApiError(Exception):
@@ -305,7 +306,8 @@ class World:
     def openid(self, acct: AccountState, who: str) -> str:
         openid = acct.testers.get(who)
         if openid is None:
-            openid = "o" + stream(self.seed, acct.cfg.appid, "openid", who).getrandbits(128).to_bytes(16, "big").hex()[:27]
+            bits = stream(self.seed, acct.cfg.appid, "openid", who).getrandbits(128)
+            openid = "o" + bits.to_bytes(16, "big").hex()[:27]
             acct.testers[who] = openid
         return openid
 

@@ -8,12 +8,14 @@ datetimes in UTC; convert with :data:`SHANGHAI` for anything a person reads.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+__all__ = ["SHANGHAI", "UTC", "Clock", "SystemClock", "VirtualClock", "as_utc", "get_clock", "now", "set_clock",
+           "to_local"]
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-UTC = timezone.utc
 
 
 class Clock(Protocol):
@@ -47,16 +49,6 @@ class VirtualClock:
         with self._lock:
             self._now = self._now + delta
             return self._now
-
-
-class OffsetClock:
-    """Real time shifted to start at ``start`` (a simulation running at wall speed)."""
-
-    def __init__(self, start: datetime) -> None:
-        self._offset = as_utc(start) - datetime.now(UTC)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self._offset
 
 
 def as_utc(value: datetime) -> datetime:

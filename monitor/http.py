@@ -196,14 +196,14 @@ class PageFetcher:
     @classmethod
     def from_checks(cls, checks: Checks, **overrides: Any) -> PageFetcher:
         """The fetcher ``checks:`` of accounts.yaml describes (limits, page size, address policy)."""
-        args: dict[str, Any] = dict(
-            concurrency=checks.concurrency, per_host=checks.per_host, per_host_rate=checks.per_host_rate,
-            timeout_s=checks.timeout_s, max_body_bytes=checks.max_page_bytes,
-            policy=AddressPolicy.from_cidrs(checks.allow_private))
+        args: dict[str, Any] = {
+            "concurrency": checks.concurrency, "per_host": checks.per_host, "per_host_rate": checks.per_host_rate,
+            "timeout_s": checks.timeout_s, "max_body_bytes": checks.max_page_bytes,
+            "policy": AddressPolicy.from_cidrs(checks.allow_private)}
         args.update(overrides)
         return cls(**args)
 
-    async def __aenter__(self) -> "PageFetcher":
+    async def __aenter__(self) -> PageFetcher:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -283,9 +283,9 @@ class PageFetcher:
                 # One deadline for the whole chain, as when aiohttp followed the redirects.
                 left = self._timeout_s - (perf_counter() - started)
                 if left <= 0:
-                    raise asyncio.TimeoutError
+                    raise TimeoutError
                 timeout = aiohttp.ClientTimeout(total=left, sock_connect=min(left, self._timeout.sock_connect or left))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return self._failed(url, started, "timeout", hops)
         except (aiohttp.ClientSSLError, ssl.SSLError):
             return self._failed(url, started, "tls", hops)

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import re
+import time
 from datetime import datetime
 
 from monitor.clock import SHANGHAI
@@ -50,13 +51,18 @@ def secret_values(names: list[str]) -> list[str]:
     return [os.environ[n] for n in names if os.environ.get(n)]
 
 
+def _shanghai_time(seconds: float | None) -> time.struct_time:
+    """A log record's time as Shanghai wall time (a ``logging.Formatter.converter``)."""
+    return datetime.fromtimestamp(time.time() if seconds is None else seconds, SHANGHAI).timetuple()
+
+
 def setup_logging(*, json_lines: bool = False, level: str = "INFO", secrets: list[str] | None = None) -> None:
     handler = logging.StreamHandler()
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
         formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        formatter.converter = lambda t: datetime.fromtimestamp(t, SHANGHAI).timetuple()
+        formatter.converter = _shanghai_time
         handler.setFormatter(formatter)
     handler.addFilter(SecretFilter(secrets))
     root = logging.getLogger()

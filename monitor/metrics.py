@@ -6,8 +6,9 @@
 One row per configured account, in config order, with :data:`COLUMNS` in that
 order. Everything is aggregated per account in SQL or with pandas over the
 store's rollups (``column_daily`` sums, one row per inquiry, per-account
-publication gaps computed by the database); nothing here loops over checks, and
-nothing here decides pass or fail (that is ``monitor.scoring``).
+publication gaps computed by the database), all read through ``Store`` methods;
+nothing here loops over checks, and nothing here decides pass or fail (that is
+``monitor.scoring``).
 
 Two inputs depend on the scoring policy, which is why ``compute`` takes it
 (default: the config's selected policy): whether an automatic reply answers an
@@ -19,13 +20,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import sqlalchemy as sa
 
 from monitor import clock
 from monitor.clock import SHANGHAI, as_utc
@@ -129,13 +129,10 @@ def _inquiry_metrics(store: Store, index: pd.Index, period: Period, now: datetim
              "auto_reply_only", "late_by_working_days")
     # The six columns needed, not Store.inquiries_between's full records: at
     # 130,000 inquiries a quarter the records cost seconds.
-    from monitor.store.tables import inquiries as iq
-
-    fields = ["account_id", "state", "sent_at", "deadline_at", "auto_reply_at", "human_reply_at"]
-    when = sa.func.coalesce(iq.c.sent_at, iq.c.created_at)  # the store's meaning of "sent in [start, end)"
-    query = sa.select(*(iq.c[f] for f in fields)).where(when >= period.start, when < period.end)
-    with store.engine.connect() as conn:
-        q = _frame(conn.execute(query).all(), fields)
+    times = store.inquiry_times_between(period.start, period.end)
+    q = _frame({"account_id": times.account_id, "state": times.state, "sent_at": times.sent_at,
+                "deadline_at": times.deadline_at, "auto_reply_at": times.auto_reply_at,
+                "human_reply_at": times.human_reply_at})
     q = q[q["account_id"].isin(index)]
     if q.empty:
         return pd.DataFrame(index=index, columns=list(names))
@@ -253,48 +250,14 @@ def _column_metrics(store: Store, index: pd.Index, period: Period) -> pd.DataFra
 
 # ----------------------------------------------------------------------- content
 
-def _epoch_seconds(col: Any, dialect: str) -> Any:
-    if dialect == "sqlite":  # stored as naive UTC text
-        return (sa.func.julianday(col) - 2440587.5) * _DAY_S
-    return sa.cast(sa.extract("epoch", col), sa.Float)
-
-
 def _content_metrics(store: Store, index: pd.Index, period: Period, as_of: datetime) -> pd.DataFrame:
     """last_update, days_since_update and max_gap_days. The gaps between consecutive
-    publications are computed by the database (a window function), so one row
-    per account comes back, not one per article."""
-    # Read-only analysis through store.engine, as the store offers it; its API
-    # has no per-account gap query and content_between would return every article.
-    from monitor.store.tables import content_items as ci
-
+    publications are computed by the database (``Store.publication_spans``), so
+    one row per account comes back, not one per article."""
     last = store.last_published(before=as_of)
     start_s = period.start.timestamp()
     end_s = as_of.timestamp()
-
-    t = _epoch_seconds(ci.c.published_at, store.backend)
-    published = ci.c.published_at
-    if store.backend == "sqlite":
-        # Unary + keeps SQLite off the published_at index: scanning the covering
-        # (account_id, published_at) index is in window order and 5x faster for a
-        # period holding most rows.
-        published = sa.type_coerce(sa.literal_column(f"+{ci.name}.published_at"), ci.c.published_at.type)
-    inner = (
-        sa.select(
-            ci.c.account_id,
-            t.label("t"),
-            (t - sa.func.lag(t).over(partition_by=ci.c.account_id, order_by=ci.c.published_at)).label("gap"),
-        )
-        .where(published >= period.start, published < as_of)
-        .subquery()
-    )
-    query = sa.select(
-        inner.c.account_id,
-        sa.func.min(inner.c.t).label("first"),
-        sa.func.max(inner.c.t).label("last"),
-        sa.func.max(inner.c.gap).label("inner_gap"),
-    ).group_by(inner.c.account_id)
-    with store.engine.connect() as conn:
-        gaps = {r.account_id: (float(r.first), float(r.last), r.inner_gap) for r in conn.execute(query)}
+    gaps = {s.account_id: (s.first_s, s.last_s, s.max_gap_s) for s in store.publication_spans(period.start, as_of)}
 
     last_update: list[pd.Timestamp | None] = []
     since: list[float] = []
@@ -341,16 +304,12 @@ def _follower_metrics(store: Store, index: pd.Index, period: Period) -> pd.DataF
     """Customer-service conversations (all followers, not only testers), from the
     per-day rollup. The period's median reply time is the answered-weighted median
     of the daily medians (the exact one would need every reply)."""
-    from monitor.store.tables import follower_conversations as fc
-
-    where = (fc.c.day >= period.first_day, fc.c.day <= period.last_day)
-    totals = sa.select(fc.c.account_id, sa.func.sum(fc.c.messages).label("messages"),
-                       sa.func.sum(fc.c.answered).label("answered")).where(*where).group_by(fc.c.account_id)
-    medians = sa.select(fc.c.account_id, fc.c.answered, fc.c.median_reply_minutes).where(
-        *where, fc.c.answered > 0, fc.c.median_reply_minutes.is_not(None))
-    with store.engine.connect() as conn:
-        t = _frame(conn.execute(totals).all(), ["account_id", "messages", "answered"])
-        m = _frame(conn.execute(medians).all(), ["account_id", "answered", "median"])
+    totals = store.follower_totals_between(period.first_day, period.last_day)
+    medians = store.follower_medians_between(period.first_day, period.last_day)
+    t = _frame({"account_id": [x.account_id for x in totals], "messages": [x.messages for x in totals],
+                "answered": [x.answered for x in totals]})
+    m = _frame({"account_id": medians.account_id, "answered": medians.answered,
+                "median": medians.median_reply_minutes})
     t = t.set_index("account_id").reindex(index)
     out = pd.DataFrame(index=index)
     out["follower_messages"] = t["messages"].astype("Int64")
@@ -371,12 +330,12 @@ def _weighted_median(m: pd.DataFrame) -> pd.Series:
     return m[cum >= half].groupby("account_id", sort=False)["median"].first()
 
 
-def _frame(rows: Sequence[Sequence[Any]], names: Sequence[str]) -> pd.DataFrame:
-    """A DataFrame from result rows, column by column (pandas inspects every
-    SQLAlchemy Row when given a list of them: seconds for 100,000s of rows)."""
-    if not rows:
-        return pd.DataFrame({n: pd.Series(dtype=object) for n in names})
-    return pd.DataFrame({n: list(col) for n, col in zip(names, zip(*rows))})
+def _frame(columns: Mapping[str, Sequence[Any]]) -> pd.DataFrame:
+    """A DataFrame from the store's column-major results (all columns object
+    dtype when there are no rows)."""
+    if not any(len(values) for values in columns.values()):
+        return pd.DataFrame({n: pd.Series(dtype=object) for n in columns})
+    return pd.DataFrame({n: list(values) for n, values in columns.items()})
 
 
 # -------------------------------------------------------------------------- JSON

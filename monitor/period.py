@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from monitor.clock import SHANGHAI, UTC
+from monitor.clock import SHANGHAI, UTC, to_local
 from monitor.errors import BadInput
 
 ACCEPTED_FORMS = "2023Q3, 2023-W38, 2023-09 or 2023-07-01..2023-09-30"
@@ -107,6 +107,22 @@ def quarter(year: int, q: int) -> Period:
     return Period(first, last, f"{year}Q{q}", f"{year}年第{_QUARTER_ZH[q]}季度")
 
 
+def week_key(day: date) -> str:
+    """The ISO week of a calendar day as wxmon names weeks everywhere, e.g. ``2023-W27``."""
+    iso = day.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+def week_key_at(at: datetime) -> str:
+    """The ISO week of an instant in Asia/Shanghai: an inquiry's window."""
+    return week_key(to_local(at).date())
+
+
+def previous_week_key(at: datetime) -> str:
+    """The ISO week before the one containing ``at`` (Shanghai): what a Monday report covers."""
+    return week_key(to_local(at).date() - timedelta(days=7))
+
+
 def iso_week(year: int, week: int) -> Period:
     """ISO week ``week`` of ISO year ``year`` (Monday to Sunday). ValueError if it does not exist."""
     first = date.fromisocalendar(year, week, 1)
@@ -115,7 +131,7 @@ def iso_week(year: int, week: int) -> Period:
         span = f"{_md(first)}至{_md(last)}"
     else:  # a week across New Year
         span = f"{_ymd(first)}至{_ymd(last)}"
-    return Period(first, last, f"{year}-W{week:02d}", f"{year}年第{week}周（{span}）")
+    return Period(first, last, week_key(first), f"{year}年第{week}周（{span}）")
 
 
 def month(year: int, m: int) -> Period:

@@ -31,7 +31,7 @@ at most ``max_deduct`` in total when set.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
@@ -116,8 +116,7 @@ class SecurityIncidentRule(_RuleBase):
 
 
 Rule = Annotated[
-    Union[NoUpdateRule, NoInteractionRule, InquiryDeadlineRule, BrokenColumnsRule, PrivacyLeakRule,
-          SecurityIncidentRule],
+    NoUpdateRule | NoInteractionRule | InquiryDeadlineRule | BrokenColumnsRule | PrivacyLeakRule | SecurityIncidentRule,
     Field(discriminator="kind"),
 ]
 
@@ -328,8 +327,8 @@ def _resolve(name: str, specs: dict[str, PolicySpec], chain: tuple[str, ...]) ->
     return policy
 
 
-def _expand(exc: ValidationError) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
+def _expand(exc: ValidationError) -> list[Mapping[str, Any]]:
+    out: list[Mapping[str, Any]] = []
     for err in exc.errors():
         if err["type"] == "wxmon_problems":
             for sub, msg in err["ctx"]["problems"]:
@@ -370,7 +369,7 @@ def pydantic_message(err: Mapping[str, Any]) -> str:
     return msg
 
 
-def _map_error(name: str, err: dict[str, Any], rules: list[dict[str, Any]],
+def _map_error(name: str, err: Mapping[str, Any], rules: list[dict[str, Any]],
                origin: list[int | None]) -> tuple[tuple[str | int, ...], str]:
     loc = tuple(err["loc"])
     msg = pydantic_message(err)

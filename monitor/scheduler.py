@@ -14,11 +14,16 @@ import hmac
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from itertools import pairwise
+from typing import TYPE_CHECKING
 
 from apscheduler.triggers.base import BaseTrigger
 
 from monitor.clock import SHANGHAI, as_utc
 from monitor.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from monitor.config import Account, Config
 
 # Jobs that run one probe round over all accounts, by schedule name.
 ROUND_JOBS = {"columns": "columns", "freshness": "freshness", "privacy": "privacy"}
@@ -78,7 +83,7 @@ def plan_inquiry_time(account_id: str, window_start: datetime, window_end: datet
 def inquiry_windows(trigger: BaseTrigger, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     """Consecutive windows opened by the inquiry trigger that overlap [start, end)."""
     opens = list(fire_times(trigger, start - timedelta(days=31), end + timedelta(days=31)))
-    return [(a, b) for a, b in zip(opens, opens[1:]) if b > as_utc(start) and a < as_utc(end)]
+    return [(a, b) for a, b in pairwise(opens) if b > as_utc(start) and a < as_utc(end)]
 
 
 def current_window(trigger: BaseTrigger, at: datetime) -> tuple[datetime, datetime] | None:
@@ -102,8 +107,8 @@ def current_window(trigger: BaseTrigger, at: datetime) -> tuple[datetime, dateti
     return opened, following
 
 
-def timeline(config, start: datetime, end: datetime, key: bytes,
-             accounts: Sequence | None = None) -> list[Event]:
+def timeline(config: Config, start: datetime, end: datetime, key: bytes,
+             accounts: Sequence[Account] | None = None) -> list[Event]:
     """Every event in [start, end), in order: what the daemon would do, for the demo."""
     accounts = list(config.accounts if accounts is None else accounts)
     triggers = config.schedules.triggers()

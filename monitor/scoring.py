@@ -25,8 +25,17 @@ from monitor.clock import SHANGHAI
 from monitor.config import Config
 from monitor.metrics import EXPORT_METRIC_COLUMNS, compute
 from monitor.period import Period
-from monitor.policy import (RULE_KINDS, BrokenColumnsRule, InquiryDeadlineRule, NoInteractionRule, NoUpdateRule,
-                            Policy, PrivacyLeakRule, Rule, SecurityIncidentRule)
+from monitor.policy import (
+    RULE_KINDS,
+    BrokenColumnsRule,
+    InquiryDeadlineRule,
+    NoInteractionRule,
+    NoUpdateRule,
+    Policy,
+    PrivacyLeakRule,
+    Rule,
+    SecurityIncidentRule,
+)
 from monitor.store import Store
 
 PASS = "合格"
@@ -86,13 +95,13 @@ def _check_date(row: Mapping[str, Any], context: Mapping[str, Any]) -> Any:
 def _no_update(rule: NoUpdateRule, row: Mapping[str, Any], context: Mapping[str, Any]) -> RuleOutcome:
     since = row.get("days_since_update")
     last = row.get("last_update")
-    if not row.get("freshness_known") or not _known(since) or not _known(last):
+    if not row.get("freshness_known") or since is None or not _known(since) or not _known(last):
         return NOT_JUDGED
     if since <= rule.days:
         return PASSED
     last_day = pd.Timestamp(last).tz_convert(SHANGHAI).date()
     check = _check_date(row, context)
-    days = (check - last_day).days if check is not None else int(math.floor(since))
+    days = (check - last_day).days if check is not None else math.floor(since)
     return RuleOutcome(True, True, 1, f"超过{_weeks_or_days(rule.days)}未更新"
                                       f"（最后更新{last_day.isoformat()}，距检查日{days}天）")
 

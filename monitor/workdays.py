@@ -33,7 +33,7 @@ class WorkCalendar:
             return False
         if day.year not in self._configured_years:
             try:
-                return chinese_calendar.is_workday(day)
+                return bool(chinese_calendar.is_workday(day))
             except NotImplementedError:
                 self._fallback(day.year)
         return day.weekday() < 5
@@ -54,11 +54,3 @@ class WorkCalendar:
             if self.is_workday(day):
                 counted += 1
         return datetime.combine(day + timedelta(days=1), time(0), SHANGHAI).astimezone(as_utc(sent_at).tzinfo)
-
-    def working_days_between(self, start: date, end: date) -> int:
-        """Working days in (start, end]."""
-        count, day = 0, start
-        while day < end:
-            day += timedelta(days=1)
-            count += self.is_workday(day)
-        return count

@@ -20,9 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from monitor.config import Account, DeclaredColumn
+from monitor.context import ProbeContext
 from monitor.http import REFUSED, PageFetcher, PageResult
+from monitor.store import ColumnState
+from monitor.wechat import AccountAPI
 from monitor.wechat import answers as A
 from monitor.wechat.client import SELFMENU
+from probes.base import ProbeRow, RowShape, RowStatus
 from probes.confirm import Outcome
 from probes.failures import PAGE_FAILURE, PAGE_UNVERIFIABLE
 
@@ -81,12 +86,12 @@ class Check:
     elapsed_ms: float | None = None
 
 
-def discover(account_id: str, selfmenu: Any, declared: Iterable[dict[str, Any]] = ()) -> list[Column]:
+def discover(account_id: str, selfmenu: object, declared: Iterable[DeclaredColumn] = ()) -> list[Column]:
     """Leaves of the menu as users see it, then declared columns not already in it."""
     return with_declared(account_id, menu_leaves(account_id, selfmenu), declared)
 
 
-def menu_leaves(account_id: str, selfmenu: Any) -> list[Column]:
+def menu_leaves(account_id: str, selfmenu: object) -> list[Column]:
     """Leaves of the menu as users see it (``get_current_selfmenu_info``, None: no menu read).
 
     The answer is checked against its model first (it may come raw from the API helper
@@ -109,15 +114,14 @@ def menu_leaves(account_id: str, selfmenu: Any) -> list[Column]:
     return columns
 
 
-def with_declared(account_id: str, columns: Sequence[Column], declared: Iterable[dict[str, Any]]) -> list[Column]:
+def with_declared(account_id: str, columns: Sequence[Column], declared: Iterable[DeclaredColumn]) -> list[Column]:
     """``columns`` plus the declared ones (accounts.yaml) whose path is not among them."""
     out = list(columns)
     seen = {c.path for c in out}
     for item in declared:
-        if item["path"] not in seen:
-            url = item.get("url")
-            out.append(Column(account_id, item["path"], item.get("type", "view"),
-                              (url,) if url else (), source="declared"))
+        if item.path not in seen:
+            out.append(Column(account_id, item.path, item.type, (str(item.url),) if item.url else (),
+                              source="declared"))
     return out
 
 
@@ -155,14 +159,15 @@ def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT
             final = result.final_url or ""
             if "mp.weixin.qq.com" in final or "/mp/s/" in final or len(body) < SHORT_PAGE_CHARS:
                 return "fail", reason
-    title: re.Match[str] | None | bool = False
+    title: re.Match[str] | None = None
+    title_read = False
     for marker in soft404_markers:
         if marker in text:
-            if title is False:
-                title = _TITLE.search(text, 0, 8192)  # the title sits in the head
+            if not title_read:
+                title, title_read = _TITLE.search(text, 0, 8192), True  # the title sits in the head
             if body is None:
                 body = visible_text(text)
-            if (title and marker in title.group(1)) or (marker in body and len(body) < SHORT_PAGE_CHARS):
+            if (title is not None and marker in title.group(1)) or (marker in body and len(body) < SHORT_PAGE_CHARS):
                 return "fail", f"页面不存在（HTTP {result.status}，提示“{marker}”）"
     if len(text) < 4 * SHORT_PAGE_CHARS and not has_visible_text(text):
         return "fail", f"空白页面（HTTP {result.status}）"
@@ -256,14 +261,22 @@ READ_AHEAD, READ_BATCH = 512, 128  # menu reads handed to the API helper: how fa
 MENU = "菜单栏目"  # what could not be checked, in failure reasons
 
 
-def _row(check: Check, status: str) -> dict[str, Any]:
+# ``wxmon probe columns --json``: one object per column (SPEC, "JSON shapes that others parse")
+ROW = RowShape(("account", "column", "type", "target", "status", "reason", "http_status", "elapsed_ms"))
+
+
+class Menus(dict[str, tuple[datetime, tuple[Column, ...]]]):
+    """Account id -> (when read, the menu's leaves): menus reused across rounds (``ctx.cache(Menus)``)."""
+
+
+def _row(check: Check, status: RowStatus) -> ProbeRow:
     col = check.column
-    return {"account": col.account_id, "column": col.path, "type": col.type, "target": col.target,
-            "status": status, "reason": check.reason, "http_status": check.http_status,
-            "elapsed_ms": check.elapsed_ms}
+    return ProbeRow(ROW, col.account_id, status, check.reason, {
+        "column": col.path, "type": col.type, "target": col.target, "http_status": check.http_status,
+        "elapsed_ms": check.elapsed_ms})
 
 
-def _known_column(state: Any) -> Column:
+def _known_column(state: ColumnState) -> Column:
     """A column from its stored state (for rounds where the menu could not be read)."""
     return Column(state.account_id, state.column_path, state.type or "unknown",
                   (state.target,) if state.target else ())
@@ -275,17 +288,18 @@ def _refresh_share(account_id: str) -> float:
     return 0.5 + 0.5 * (zlib.crc32(account_id.encode("utf-8")) / 0xFFFFFFFF)
 
 
-def _menu_cached(ctx: Any, account_id: str, now: datetime) -> tuple[Column, ...] | None:
+def _menu_cached(ctx: ProbeContext, menus: Menus, account_id: str, now: datetime) -> tuple[Column, ...] | None:
     """The account's menu leaves if read within its share of ``checks.menu_refresh_minutes``."""
-    cached = ctx.menus.get(account_id)
+    cached = menus.get(account_id)
     refresh = timedelta(minutes=ctx.config.checks.menu_refresh_minutes)
     if cached is not None and now - cached[0] < refresh * _refresh_share(account_id):
-        return cached[1]  # type: ignore[no-any-return]
+        return cached[1]
     return None
 
 
-async def _read_selfmenu(client: Any, submitted: asyncio.Future[dict[str, Any]] | None) -> dict[str, Any]:
-    """The menu from the API helper's answer, or read inline (no helper, or the helper died)."""
+async def _read_selfmenu(client: AccountAPI, submitted: asyncio.Future[dict[str, Any]] | None) -> object:
+    """The menu from the API helper's answer, or read inline (no helper, or the helper died);
+    unchecked (:func:`menu_leaves` checks it)."""
     from monitor.wechat.remote import RemoteUnavailable
 
     if submitted is not None:
@@ -293,10 +307,11 @@ async def _read_selfmenu(client: Any, submitted: asyncio.Future[dict[str, Any]] 
             return await submitted
         except RemoteUnavailable:
             pass  # the helper logged its death; this call is made here instead
-    return await client.get_current_selfmenu_info()  # type: ignore[no-any-return]
+    return await client.get_current_selfmenu_info()
 
 
-async def _menu_columns(ctx: Any, account: Any, submitted: asyncio.Future[dict[str, Any]] | None = None,
+async def _menu_columns(ctx: ProbeContext, menus: Menus, account: Account,
+                        submitted: asyncio.Future[dict[str, Any]] | None = None,
                         ) -> tuple[list[Column], Check | None]:
     """The account's columns, or the reason discovery failed (as a pseudo-check of the menu).
 
@@ -308,7 +323,7 @@ async def _menu_columns(ctx: Any, account: Any, submitted: asyncio.Future[dict[s
     from monitor.wechat import errors as wx
     from probes.failures import api_failure, missing_secret_reason
 
-    declared = [c.model_dump(mode="json") for c in account.columns] if account.columns else []
+    declared = account.columns
     client = ctx.account_api(account)
     if client is None:
         if not account.api:
@@ -316,7 +331,7 @@ async def _menu_columns(ctx: Any, account: Any, submitted: asyncio.Future[dict[s
         why = Check(Column(account.id, "(菜单)", "menu"), "unverifiable", missing_secret_reason(account, MENU))
         return with_declared(account.id, (), declared), why
     now = ctx.now()
-    cached = _menu_cached(ctx, account.id, now) if submitted is None else None
+    cached = _menu_cached(ctx, menus, account.id, now) if submitted is None else None
     if cached is not None:
         return with_declared(account.id, cached, declared), None
     refresh = ctx.config.checks.menu_refresh_minutes
@@ -326,11 +341,11 @@ async def _menu_columns(ctx: Any, account: Any, submitted: asyncio.Future[dict[s
         outcome, reason = api_failure(exc, MENU)
         return with_declared(account.id, (), declared), Check(Column(account.id, "(菜单)", "menu"), outcome, reason)
     if refresh:
-        ctx.menus[account.id] = (now, tuple(leaves))
+        menus[account.id] = (now, tuple(leaves))
     return with_declared(account.id, leaves, declared), None
 
 
-async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> list[dict[str, Any]]:
+async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None) -> list[ProbeRow]:
     """Check every column of ``accounts`` once; fold the results into the store."""
     from monitor.store import ColumnResult
     from probes.confirm import NEEDS_HISTORY, ColumnTrack, ConfirmRule, advance
@@ -339,13 +354,14 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     rule = ConfirmRule(policy.confirm_failures, policy.confirm_minutes)
     markers = tuple(ctx.config.checks.soft404_markers) or DEFAULT_SOFT404
     gate = HealthGate(ctx.pages, ctx.canary_urls, exempt=ctx.canary_exempt)
+    menus = ctx.cache(Menus)
     now = ctx.now()
     # The previous round's column states, read per account and only when needed (a failure, an
     # unreadable menu, the monitor offline): in a healthy round that is almost never. Each
     # account's results reach the store after this round read its states, never before.
-    known: dict[str, dict[str, Any]] = {}
+    known: dict[str, dict[str, ColumnState]] = {}
 
-    def known_columns(account_id: str) -> dict[str, Any]:
+    def known_columns(account_id: str) -> dict[str, ColumnState]:
         states = known.get(account_id)
         if states is None:
             states = known[account_id] = {s.column_path: s for s in ctx.store.get_column_states(account_id)}
@@ -355,7 +371,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
     # Menus due to be read: with enough of them the reads go to the API helper process (the
     # other core), READ_BATCH at a time, up to READ_AHEAD accounts ahead of the accounts begun,
     # so the answers are there when their accounts start.
-    due = [(i, a, client) for i, a in enumerate(accounts) if _menu_cached(ctx, a.id, now) is None
+    due = [(i, a, client) for i, a in enumerate(accounts) if _menu_cached(ctx, menus, a.id, now) is None
            and (client := ctx.account_api(a)) is not None] if online else []
     remote = await ctx.remote_api(len(due)) if due else None
     submitted: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -371,7 +387,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
             _, account, client = due[next_read]
             submitted[account.id] = remote.submit(client, "GET", SELFMENU)
             next_read += 1
-    rows: list[dict[str, Any]] = []
+    rows: list[ProbeRow] = []
     pending: list[ColumnResult] = []
     # An account's columns are checked one after another (one request at a time to its site, and no
     # task per column); enough accounts run at once to keep the fetcher's slots busy.
@@ -379,9 +395,11 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
 
     def track_of(key: tuple[str, str]) -> ColumnTrack | None:
         s = known_columns(key[0]).get(key[1])
-        return ColumnTrack(s.status, s.consecutive_failures, s.first_failure_at) if s else None  # type: ignore[arg-type]
+        # Only the counters carry over: advance() gives every outcome its own status.
+        return ColumnTrack(consecutive_failures=s.consecutive_failures, first_failure_at=s.first_failure_at) \
+            if s else None
 
-    async def one_account(account: Any) -> list[Check]:
+    async def one_account(account: Account) -> list[Check]:
         nonlocal started
         async with limit:
             started += 1
@@ -389,17 +407,17 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
             if not online:
                 return [Check(_known_column(s), "error", "监测端网络异常，本轮未检查")
                         for s in known_columns(account.id).values()]
-            columns, why = await _menu_columns(ctx, account, submitted.pop(account.id, None))
+            columns, why = await _menu_columns(ctx, menus, account, submitted.pop(account.id, None))
             checks = [await check_column(c, ctx.pages, gate, markers) for c in columns]
             if any(c.outcome in NEEDS_HISTORY for c in checks):
-                ctx.menus.pop(account.id, None)  # read the menu again next round before confirming
+                menus.pop(account.id, None)  # read the menu again next round before confirming
             if why is not None and why.outcome == "error":
                 # Keep watching the columns we knew: they are unknown this round, not gone.
                 seen = {c.path for c in columns}
                 checks += [Check(_known_column(s), "error", why.reason)
                            for s in known_columns(account.id).values() if s.column_path not in seen]
             if why is not None:
-                rows.append(_row(why, why.outcome))
+                rows.append(_row(why, "failing" if why.outcome == "fail" else why.outcome))
             return checks
 
     # Batches go to the store writer (a thread, or a process for big rounds) while checking goes
@@ -412,7 +430,7 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
             pending.clear()
             await (await writer_ready).submit(batch, run_id)
 
-    def launch(start: int) -> tuple[Sequence[Any], list[asyncio.Task[list[Check]]]]:
+    def launch(start: int) -> tuple[Sequence[Account], list[asyncio.Task[list[Check]]]]:
         chunk = accounts[start:start + FLUSH_ACCOUNTS]
         tasks = [asyncio.ensure_future(one_account(a)) for a in chunk]
         for task in tasks:
@@ -430,20 +448,18 @@ async def run_round(ctx: Any, accounts: Sequence[Any], run_id: int | None) -> li
             upcoming = launch(start + FLUSH_ACCOUNTS) if start + FLUSH_ACCOUNTS < len(accounts) else None
             for account, checks in zip(chunk, await asyncio.gather(*tasks, return_exceptions=True)):
                 if isinstance(checks, BaseException):
-                    rows.append({"account": account.id, "column": "(菜单)", "type": "menu", "target": None,
-                                 "status": "error", "reason": f"监测程序内部错误（{type(checks).__name__}）",
-                                 "http_status": None, "elapsed_ms": None})
+                    rows.append(_row(Check(Column(account.id, "(菜单)", "menu"), "error",
+                                           f"监测程序内部错误（{type(checks).__name__}）"), "error"))
                     continue
                 for check in checks:
                     col = check.column
                     outcome = check.outcome
                     history = track_of((col.account_id, col.path)) if outcome in NEEDS_HISTORY else None
                     track = advance(history, outcome, now, rule)
-                    row = _row(check, track.status)
-                    rows.append(row)
+                    rows.append(_row(check, track.status))
                     pending.append(ColumnResult(
                         account_id=col.account_id, column_path=col.path, status=track.status, checked_at=now,
-                        type=col.type, target=row["target"], reason=check.reason, http_status=check.http_status,
+                        type=col.type, target=col.target, reason=check.reason, http_status=check.http_status,
                         elapsed_ms=check.elapsed_ms, consecutive_failures=track.consecutive_failures,
                         first_failure_at=track.first_failure_at))
             await flush()

@@ -44,6 +44,10 @@ def advance(track: ColumnTrack | None, outcome: Outcome, at: datetime, rule: Con
     if outcome == "error":
         return replace(track, status="error")
     failures = track.consecutive_failures + 1
-    first = track.first_failure_at if track.consecutive_failures else at
+    # The span starts at the first failure of the run. A history of failures without that time
+    # (a row written by hand or by an older version) starts it at this failure, the earliest one
+    # whose time is known: the true span is at least as long, so a column is never confirmed
+    # sooner than the rule says (at worst M minutes later).
+    first = (track.first_failure_at if track.consecutive_failures else None) or at
     confirmed = failures >= rule.failures and at - first >= timedelta(minutes=rule.minutes)
     return ColumnTrack("broken" if confirmed else "failing", failures, first)

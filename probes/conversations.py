@@ -55,15 +55,17 @@ import math
 import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from typing import Any
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
 
-from monitor.clock import SHANGHAI, UTC, to_local
+from monitor.clock import SHANGHAI, to_local
 from monitor.config import Account
+from monitor.context import ProbeContext
 from monitor.store import FollowerDay
 from monitor.wechat import answers as A
 from monitor.wechat import errors as E
-from probes.failures import api_failure, missing_secret_reason
+from probes.base import ProbeRow, RowShape
+from probes.failures import Unjudged, api_failure, missing_secret_reason
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +77,8 @@ WHAT = "网民留言答复情况"
 MSGRECORD = "customservice/msgrecord/getmsglist"
 FEATURE_OFF_REASON = f"未开通新版客服功能（65400），无法统计{WHAT}"
 PROVISIONAL_REASON = "次日尚未结束，答复数为暂计，重新统计该日时更新"
+ROW = RowShape(("account", "status", "reason", "day", "messages", "answered", "median_reply_minutes",
+                "p90_reply_minutes", "final"))
 
 
 # -- pairing -----------------------------------------------------------------------
@@ -111,7 +115,7 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def parse_records(records: Iterable[Any]) -> list[tuple[int, int, str]]:
+def parse_records(records: Iterable[object]) -> list[tuple[int, int, str]]:
     """(unix time, opercode, openid) of the 2002/2003 records, in platform order; texts dropped.
 
     Each record is checked against :class:`~monitor.wechat.answers.MsgRecord` (the client has
@@ -154,7 +158,7 @@ def pair(records: Iterable[tuple[int, int, str]], day_start: int, day_end: int, 
 
 @dataclass
 class Outcome:
-    status: str
+    status: Literal["ok"] | Unjudged
     reason: str = ""
     tally: Tally | None = None
 
@@ -165,13 +169,13 @@ def day_bounds(day: date) -> tuple[datetime, datetime, datetime]:
     return start, start + timedelta(days=1), start + timedelta(days=ANSWER_DAYS)
 
 
-def failure(exc: BaseException) -> tuple[str, str]:
+def failure(exc: BaseException) -> tuple[Unjudged, str]:
     if isinstance(exc, E.FeatureOff):
         return "unverifiable", FEATURE_OFF_REASON
     return api_failure(exc, WHAT)
 
 
-async def check_account(ctx: Any, account: Account, day: date, now: datetime) -> Outcome:
+async def check_account(ctx: ProbeContext, account: Account, day: date, now: datetime) -> Outcome:
     api = ctx.account_api(account)
     if api is None:
         return Outcome("unverifiable", missing_secret_reason(account, WHAT))
@@ -186,23 +190,20 @@ async def check_account(ctx: Any, account: Account, day: date, now: datetime) ->
     return Outcome("ok", "" if now >= deadline else PROVISIONAL_REASON, tally)
 
 
-def _row(account: Account, day: date, outcome: Outcome, final: bool) -> dict[str, Any]:
+def _row(account: Account, day: date, outcome: Outcome, final: bool) -> ProbeRow:
     t = outcome.tally
-    return {
-        "account": account.id,
-        "status": outcome.status,
-        "reason": outcome.reason,
+    return ProbeRow(ROW, account.id, outcome.status, outcome.reason, {
         "day": day.isoformat(),
         "messages": t.messages if t else None,
         "answered": t.answered if t else None,
         "median_reply_minutes": None if t is None or t.median is None else round(t.median, 1),
         "p90_reply_minutes": None if t is None or t.p90 is None else round(t.p90, 1),
         "final": final if t else None,
-    }
+    })
 
 
-async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None = None, *,
-                    day: date | None = None) -> list[dict[str, Any]]:
+async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None = None, *,
+                    day: date | None = None) -> list[ProbeRow]:
     """Measure one Shanghai day (default: yesterday) of every account's follower conversations.
 
     Stores one FollowerDay per account measured (replacing that day's earlier row);
@@ -235,8 +236,8 @@ async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None = 
         await asyncio.to_thread(ctx.store.upsert_follower_days, batch)
     rows = [_row(a, day, o, final) for a, o in zip(accounts, outcomes)]
     for row in rows:
-        if row["status"] != "ok":
-            log.info("conversations %s %s: %s (%s)", row["account"], row["day"], row["status"], row["reason"])
+        if row.status != "ok":
+            log.info("conversations %s %s: %s (%s)", row.account, day.isoformat(), row.status, row.reason)
     log.info("conversations round %s for %s: %d accounts, %d stored, %d messages%s", run_id, day.isoformat(),
              len(accounts), len(batch), sum(d.messages for d in batch), "" if final else " (provisional)")
     return rows

@@ -10,14 +10,17 @@ says 监测程序内部错误.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from monitor.config import Account
 from monitor.wechat import errors as E
 
-
 MALFORMED = "接口返回格式异常"
+# Why an account was not judged: the monitor's own trouble, or API access not set up for us.
+Unjudged = Literal["error", "unverifiable"]
 
 
-def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[str, str]:
+def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[Unjudged, str]:
     """(status, Chinese reason) for a failed API call: ``error`` or ``unverifiable``."""
     if isinstance(exc, E.NotAuthorized):
         return "unverifiable", f"公众号未授权本平台调用该接口（48001），无法自动核查{what}"

@@ -37,16 +37,18 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Literal
 
-from monitor.clock import UTC, to_local
+from monitor.clock import to_local
 from monitor.config import Account
+from monitor.context import ProbeContext
 from monitor.store import ContentItem
 from monitor.wechat import AccountAPI
 from monitor.wechat import answers as A
 from monitor.wechat import errors as E
-from probes.failures import api_failure, missing_secret_reason
+from probes.base import ProbeRow, RowShape
+from probes.failures import Unjudged, api_failure, missing_secret_reason
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +63,7 @@ DAY_S = 86400.0
 MULTI_SEP = "#"  # item_id of the i-th article of a multi-article item: "{article_id}#{i}"
 
 NO_API_REASON = "无接口权限，无法自动核查更新情况"
+ROW = RowShape(("account", "status", "reason", "last_update", "days_since_update", "new_items", "source"))
 
 
 # -- item ids -------------------------------------------------------------------
@@ -82,20 +85,21 @@ def split_item_id(item_id: str) -> tuple[str, int]:
 # -- parsing ----------------------------------------------------------------------
 
 
-def checked_page(source: str, data: Any) -> A.FreepublishPage | A.MaterialPage:
-    """A batchget answer checked against its model (MalformedAnswer if it is not one)."""
+def batchget_entries(source: str, data: object) -> list[tuple[str, A.FreepublishItem | A.MaterialItem]]:
+    """(article or media id, entry) of a batchget answer, checked against its model first
+    (MalformedAnswer if it is not one)."""
     if source == FREEPUBLISH:
-        return A.check(A.FreepublishPage, data, "cgi-bin/freepublish/batchget")
-    return A.check(A.MaterialPage, data, "cgi-bin/material/batchget_material")
+        published = A.check(A.FreepublishPage, data, "cgi-bin/freepublish/batchget")
+        return [(entry["article_id"], entry) for entry in published.get("item") or ()]
+    material = A.check(A.MaterialPage, data, "cgi-bin/material/batchget_material")
+    return [(entry["media_id"], entry) for entry in material.get("item") or ()]
 
 
-def parse_page(account_id: str, source: str, data: Any, seen_at: datetime) -> tuple[list[ContentItem], int]:
+def parse_page(account_id: str, source: str, data: object, seen_at: datetime) -> tuple[list[ContentItem], int]:
     """Content items of one batchget page, and how many entries the page held."""
-    entries: list[Any] = checked_page(source, data).get("item") or []
-    key_name = "article_id" if source == FREEPUBLISH else "media_id"
+    entries = batchget_entries(source, data)
     items: list[ContentItem] = []
-    for entry in entries:
-        key: str = entry[key_name]
+    for key, entry in entries:
         content = entry.get("content") or {}
         news = content.get("news_item") or []
         # The docs put update_time beside content; the platform has been seen putting it inside.
@@ -115,7 +119,7 @@ def parse_page(account_id: str, source: str, data: Any, seen_at: datetime) -> tu
 
 @dataclass
 class Outcome:
-    status: str
+    status: Literal["ok"] | Unjudged
     reason: str = ""
     source: str | None = None
     items: list[ContentItem] = field(default_factory=list)
@@ -128,6 +132,7 @@ async def list_published(api: AccountAPI, source: str, account_id: str, known_la
     items: list[ContentItem] = []
     offset = 0
     for _ in range(MAX_PAGES):
+        data: A.FreepublishPage | A.MaterialPage
         if source == FREEPUBLISH:
             data = await api.freepublish_batchget(offset, PAGE_SIZE, no_content=True)
         else:
@@ -146,7 +151,7 @@ async def list_published(api: AccountAPI, source: str, account_id: str, known_la
     return items
 
 
-async def check_account(ctx: Any, account: Account, known_latest: datetime | None, now: datetime) -> Outcome:
+async def check_account(ctx: ProbeContext, account: Account, known_latest: datetime | None, now: datetime) -> Outcome:
     api = ctx.account_api(account)
     if api is None:
         return Outcome("unverifiable", missing_secret_reason(account))
@@ -164,7 +169,8 @@ async def check_account(ctx: Any, account: Account, known_latest: datetime | Non
         items = await list_published(api, MATERIAL, account.id, known_latest, now)
     except E.NotAuthorized:
         if unauthorized:
-            return Outcome("unverifiable", "公众号未授权本平台调用已发布文章接口和素材接口（48001），无法自动核查更新情况")
+            return Outcome("unverifiable",
+                           "公众号未授权本平台调用已发布文章接口和素材接口（48001），无法自动核查更新情况")
         return Outcome("unverifiable", "已发布文章接口未返回任何文章，素材接口未授权（48001），无法自动核查更新情况")
     except E.WeChatError as exc:
         return Outcome(*api_failure(exc))
@@ -173,19 +179,16 @@ async def check_account(ctx: Any, account: Account, known_latest: datetime | Non
     return Outcome("ok", "" if items else "接口未返回任何已发布文章", MATERIAL if items else None, items)
 
 
-def _row(account: Account, outcome: Outcome, last: datetime | None, new_items: int, now: datetime) -> dict[str, Any]:
-    return {
-        "account": account.id,
-        "status": outcome.status,
-        "reason": outcome.reason,
+def _row(account: Account, outcome: Outcome, last: datetime | None, new_items: int, now: datetime) -> ProbeRow:
+    return ProbeRow(ROW, account.id, outcome.status, outcome.reason, {
         "last_update": to_local(last).isoformat() if last else None,
         "days_since_update": round((now - last).total_seconds() / DAY_S, 3) if last else None,
         "new_items": new_items,
         "source": outcome.source,
-    }
+    })
 
 
-async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None) -> list[dict[str, Any]]:
+async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None) -> list[ProbeRow]:
     """Read every account's newly published articles once; store them; one row per account."""
     now = ctx.now()
     # One query for every account's latest known publication (the paging stop).
@@ -202,7 +205,8 @@ async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None) -
             finally:
                 ctx.account_done()
 
-    rows: list[dict[str, Any]] = []
+    rows: list[ProbeRow] = []
+    new_total = 0
     accounts = list(accounts)
     for start in range(0, len(accounts), FLUSH_ACCOUNTS):
         chunk = accounts[start:start + FLUSH_ACCOUNTS]
@@ -212,6 +216,7 @@ async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None) -
         seen = ctx.now()
         batch = [replace(item, first_seen_at=seen) for o in outcomes if o.status == "ok" for item in o.items]
         new = await asyncio.to_thread(ctx.store.upsert_content_items, batch) if batch else []
+        new_total += len(new)
         new_per_account: dict[str, int] = {}
         for item in new:
             new_per_account[item.account_id] = new_per_account.get(item.account_id, 0) + 1
@@ -224,6 +229,5 @@ async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None) -
             rows.append(_row(account, outcome, last, new_per_account.get(account.id, 0), now))
             if outcome.status != "ok":
                 log.info("freshness %s: %s (%s)", account.id, outcome.status, outcome.reason)
-    log.info("freshness round %s: %d accounts, %d new items", run_id, len(accounts),
-             sum(r["new_items"] for r in rows))
+    log.info("freshness round %s: %d accounts, %d new items", run_id, len(accounts), new_total)
     return rows

@@ -48,17 +48,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection, Sequence
-from datetime import datetime, timedelta, timezone
-from typing import Any, Literal
+from datetime import UTC, datetime, timedelta
+from typing import Literal, TypedDict
 
 from monitor.clock import Clock, as_utc, to_local
 from monitor.config import Account, Config
+from monitor.context import ProbeContext
 from monitor.errors import BadInput
+from monitor.period import week_key_at
 from monitor.store import Inquiry
 from monitor.store.records import OPEN_INQUIRY_STATES
+from monitor.wechat import answers as A
 from monitor.wechat.errors import WeChatError
+from probes.base import Json, ProbeRow, RowShape, RowStatus, row_status
 from probes.channels import Channel, ChannelError, Reply, channel_for
-from probes.context import ProbeContext
 
 log = logging.getLogger(__name__)
 
@@ -74,20 +77,11 @@ RETRY_SENDS_FOR = timedelta(days=7)  # a failed send is retried by polls while i
 REPLY_MAX_CHARS = 500
 DEFAULT_WORKING_DAYS = 3
 CONCURRENCY = 16
-_EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
-_FAR = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_FAR = datetime(2200, 1, 1, tzinfo=UTC)
 
 ChannelFactory = Callable[..., Channel | None]
 Status = Literal["free", "sent", "deferred", "checking", "lost", "done"]
-
-
-def window_key(at: datetime) -> str:
-    """The inquiry window of an instant: its ISO week in Asia/Shanghai, e.g. ``2023-W27``."""
-    year, week, _ = to_local(at).date().isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-_window_of = window_key  # send_inquiry's parameter shadows the name
 
 
 def deadline_working_days(config: Config) -> int:
@@ -114,9 +108,9 @@ def classify(reply: Reply, sent_at: datetime, auto_texts: Collection[str] = ()) 
     return "auto" if _norm(reply.text) in auto_texts else "human"
 
 
-def autoreply_texts(info: dict[str, Any]) -> frozenset[str]:
+def autoreply_texts(info: A.AutoReply) -> frozenset[str]:
     """The text replies configured in ``get_current_autoreply_info`` (normalized)."""
-    texts: list[Any] = []
+    texts: list[object] = []
     for key in ("add_friend_autoreply_info", "message_default_autoreply_info"):
         item = info.get(key)
         if isinstance(item, dict) and item.get("type", "text") == "text":
@@ -226,7 +220,7 @@ async def _delivery_evidence(ctx: ProbeContext, account: Account, chan: Channel,
         else:
             for rec in records:
                 if rec.get("opercode") == 2003 and _norm(str(rec.get("text", ""))) == _norm(q.question):
-                    return datetime.fromtimestamp(int(rec["time"]), timezone.utc)
+                    return datetime.fromtimestamp(int(rec["time"]), UTC)
             records_say_absent = now >= horizon
     # An (auto-)reply right after the attempt: our message got there. Only a short span counts,
     # so that a late answer to an older inquiry is not taken for evidence.
@@ -297,7 +291,7 @@ async def send_inquiry(ctx: ProbeContext, account: Account, window_key: str | No
         if chan is None:
             raise BadInput(f"account {account.id}: no inquiry channel (inquiry.channel is none)")
         ctx.sync_accounts()
-        key = window_key or _window_of(ctx.now())
+        key = window_key or week_key_at(ctx.now())
         for other in ctx.store.open_inquiries(account_id=account.id):
             if other.window_key == key:
                 continue
@@ -332,7 +326,12 @@ def _watching(q: Inquiry, now: datetime) -> bool:
     return q.state == "sent" or q.deadline_at is None or now <= q.deadline_at + WATCH_AFTER_DEADLINE
 
 
-def outcome(q: Inquiry, polled_at: datetime, autoreply_counts: bool) -> dict[str, Any]:
+class InquiryOutcome(TypedDict):
+    state: str
+    latency_minutes: float | None
+
+
+def outcome(q: Inquiry, polled_at: datetime, autoreply_counts: bool) -> InquiryOutcome:
     """The state and latency the inquiry's reply times imply (given a successful poll at ``polled_at``)."""
     assert q.sent_at is not None and q.deadline_at is not None
     latency = None
@@ -488,39 +487,45 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else to_local(value).isoformat()
 
 
-def _row(account: Account, q: Inquiry | None, working_days: int, counts: bool,
-         errors: list[str], changed: Sequence[Inquiry] = ()) -> dict[str, Any]:
-    row: dict[str, Any] = {"account": account.id, "inquiry_id": None, "window": None, "state": None,
-                           "sent_at": None, "deadline_at": None, "human_reply_at": None,
-                           "latency_minutes": None, "reason": ""}
+# ``wxmon probe inquiry --json``: one object per account. ``state`` is the row's status: the inquiry's
+# state, or ``error`` (the monitor's trouble this round; the inquiry's own is ``inquiry_state``) or ``skipped``.
+ROW = RowShape(("account", "inquiry_id", "window", "state", "sent_at", "deadline_at", "human_reply_at",
+                "latency_minutes", "reason", "changed", "inquiry_state", "auto_reply_at"), status_key="state")
+
+
+def _row(account: Account, q: Inquiry | None, working_days: int, counts: bool, errors: Sequence[str] = (),
+         changed: Sequence[Inquiry] = (), *, status: RowStatus = "error", why: str = "") -> ProbeRow:
+    """The account's row: its inquiry ``q`` (without one: ``status`` and ``why``), with the monitor's
+    own ``errors`` of this round (then the row is ``error``) and the earlier inquiries ``changed``."""
+    fields: dict[str, Json] = {"inquiry_id": None, "window": None, "sent_at": None, "deadline_at": None,
+                               "human_reply_at": None, "latency_minutes": None}
     # Earlier inquiries that this round's poll settled (the row itself shows the current one).
-    row["changed"] = [{"inquiry_id": c.id, "window": c.window_key, "state": c.state,
-                       "latency_minutes": c.latency_minutes, "reason": reason(c, working_days, counts)}
-                      for c in changed if q is None or c.id != q.id]
+    fields["changed"] = [{"inquiry_id": c.id, "window": c.window_key, "state": c.state,
+                          "latency_minutes": c.latency_minutes, "reason": reason(c, working_days, counts)}
+                         for c in changed if q is None or c.id != q.id]
     if q is not None:
-        row.update(inquiry_id=q.id, window=q.window_key, state=q.state, inquiry_state=q.state,
-                   sent_at=_iso(q.sent_at), deadline_at=_iso(q.deadline_at),
-                   human_reply_at=_iso(q.human_reply_at), auto_reply_at=_iso(q.auto_reply_at),
-                   latency_minutes=q.latency_minutes, reason=reason(q, working_days, counts))
+        fields.update(inquiry_id=q.id, window=q.window_key, inquiry_state=q.state, sent_at=_iso(q.sent_at),
+                      deadline_at=_iso(q.deadline_at), human_reply_at=_iso(q.human_reply_at),
+                      auto_reply_at=_iso(q.auto_reply_at), latency_minutes=q.latency_minutes)
+        status, why = row_status(q.state), reason(q, working_days, counts)
         if q.state == "scheduled" and q.error:
             errors = [*errors, q.error]
     if errors:
         # The monitor's own trouble this round: reported as an error row, never against the account.
-        row["state"] = "error"
-        row["reason"] = "；".join(dict.fromkeys([*errors, *([row["reason"]] if row["reason"] else [])]))
-    return row
+        status = "error"
+        why = "；".join(dict.fromkeys([*errors, *([why] if why else [])]))
+    return ProbeRow(ROW, account.id, status, why, fields)
 
 
 async def _round_account(ctx: ProbeContext, account: Account, channels: ChannelSet,
-                         autotexts: AutoReplyTexts) -> dict[str, Any]:
+                         autotexts: AutoReplyTexts) -> ProbeRow:
     working_days = deadline_working_days(ctx.config)
     counts = ctx.config.selected_policy.autoreply_counts_as_answer
     try:
         chan = channels.get(account)
         if chan is None:
-            row = _row(account, None, working_days, counts, [])
-            row.update(state="skipped", reason="未配置测试留言渠道（inquiry.channel: none）")
-            return row
+            return _row(account, None, working_days, counts, status="skipped",
+                        why="未配置测试留言渠道（inquiry.channel: none）")
         errors: list[str] = []
         changed: list[Inquiry] = []
         q: Inquiry | None = None
@@ -535,32 +540,32 @@ async def _round_account(ctx: ProbeContext, account: Account, channels: ChannelS
         except ChannelError as exc:
             errors.append(f"确认发送结果失败（监测端问题，不计入考核）：{exc}")
         if q is None:
-            q = ctx.store.find_inquiry(account.id, window_key(ctx.now()))
+            q = ctx.store.find_inquiry(account.id, week_key_at(ctx.now()))
         else:
             q = ctx.store.get_inquiry(q.id)
         return _row(account, q, working_days, counts, errors, changed)
     except Exception as exc:  # one account's trouble never ends the round
         log.exception("%s: inquiry round failed", account.id)
-        row = _row(account, None, working_days, counts, [])
-        row.update(state="error", reason=f"监测端异常（不计入考核）：{type(exc).__name__}: {exc}")
-        return row
+        return _row(account, None, working_days, counts, status="error",
+                    why=f"监测端异常（不计入考核）：{type(exc).__name__}: {exc}")
 
 
-async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None = None) -> list[dict[str, Any]]:
+async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None = None) -> list[ProbeRow]:
     """Poll the replies of the accounts' inquiries, then send this window's inquiry where due.
 
-    One JSON-ready row per account: ``account, inquiry_id, window, state, sent_at, deadline_at,
-    human_reply_at, latency_minutes, reason`` of the account's current inquiry (plus ``inquiry_state``,
-    ``auto_reply_at``, and ``changed``: earlier inquiries this round settled). ``state``
-    is the inquiry's, except ``error`` when the monitor had trouble with the account this round
-    (the inquiry itself is then unchanged: ``inquiry_state``) and ``skipped`` without a channel.
+    One row per account (printed as :data:`ROW`): ``account, inquiry_id, window, state, sent_at,
+    deadline_at, human_reply_at, latency_minutes, reason`` of the account's current inquiry (plus
+    ``inquiry_state``, ``auto_reply_at``, and ``changed``: earlier inquiries this round settled).
+    ``state``, the row's status, is the inquiry's, except ``error`` when the monitor had trouble with
+    the account this round (the inquiry itself is then unchanged: ``inquiry_state``) and ``skipped``
+    without a channel.
     """
     ctx.sync_accounts()
     gate = asyncio.Semaphore(CONCURRENCY)
     async with ChannelSet(ctx.config, ctx.clock) as channels:
         autotexts = AutoReplyTexts(ctx)
 
-        async def one(account: Account) -> dict[str, Any]:
+        async def one(account: Account) -> ProbeRow:
             async with gate:
                 row = await _round_account(ctx, account, channels, autotexts)
             ctx.account_done()

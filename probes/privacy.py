@@ -58,11 +58,11 @@ from probes.text import extract_text, html_to_text, looks_like_html
 
 __all__ = [
     "BANK_CARD",
-    "FileRefused",
-    "Finding",
     "ID_CARD",
     "MAX_FILE_BYTES",
     "MOBILE",
+    "FileRefused",
+    "Finding",
     "decode_bytes",
     "html_to_text",
     "is_valid_bank_card",
@@ -117,8 +117,8 @@ _NORMALIZE = str.maketrans(
 # Province-level codes of GB/T 2260, plus 81/82/83 (residence permits of Hong Kong,
 # Macao and Taiwan residents, which use the same 18-digit format).
 _PROVINCES = frozenset(
-    "11 12 13 14 15 21 22 23 31 32 33 34 35 36 37 41 42 43 44 45 46 "
-    "50 51 52 53 54 61 62 63 64 65 81 82 83".split()
+    ["11", "12", "13", "14", "15", "21", "22", "23", "31", "32", "33", "34", "35", "36", "37", "41", "42",
+     "43", "44", "45", "46", "50", "51", "52", "53", "54", "61", "62", "63", "64", "65", "81", "82", "83"]
 )
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"

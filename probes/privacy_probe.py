@@ -45,14 +45,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-from monitor.clock import UTC
 from monitor.config import Account
-from monitor.store import ContentItem, PrivacyFinding
+from monitor.context import ProbeContext
+from monitor.store import ContentItem, PrivacyFinding, Store
 from monitor.wechat import AccountAPI
 from monitor.wechat import errors as E
+from probes.base import ProbeRow, RowShape, RowStatus
 from probes.failures import api_failure, missing_secret_reason, page_error_reason
 from probes.freshness import FREEPUBLISH, split_item_id
 from probes.privacy import Finding, scan_html
@@ -65,6 +65,7 @@ CONCURRENCY = 32  # accounts in flight at once
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 WHAT = "隐私泄露情况"
 ARTICLE_GONE_CODE = 53600  # getarticle: invalid article id (deleted or never published)
+ROW = RowShape(("account", "status", "reason", "scanned", "findings", "new_findings"))
 
 
 @dataclass
@@ -74,7 +75,7 @@ class AccountScan:
     found: list[tuple[str, Finding]] = field(default_factory=list)  # (source URL, finding)
 
 
-def scan_watermark(store: Any, run_id: int | None, now: datetime) -> datetime | None:
+def scan_watermark(store: Store, run_id: int | None, now: datetime) -> datetime | None:
     """Items first seen after this instant are to be read; None on the very first round.
 
     The start of the latest earlier privacy run if it was clean; after a run with
@@ -103,7 +104,7 @@ def select_items(items: Sequence[ContentItem], since: datetime | None) -> dict[s
     return by_account
 
 
-async def _scan_page(ctx: Any, url: str, scan: AccountScan) -> None:
+async def _scan_page(ctx: ProbeContext, url: str, scan: AccountScan) -> None:
     result = await ctx.pages.fetch(url)
     if result.status == 200 and result.text is not None:
         scan.scanned += 1
@@ -115,7 +116,7 @@ async def _scan_page(ctx: Any, url: str, scan: AccountScan) -> None:
                              else page_error_reason(result.error))
 
 
-async def _scan_article(ctx: Any, api: AccountAPI | None, article_id: str, items: list[ContentItem],
+async def _scan_article(ctx: ProbeContext, api: AccountAPI | None, article_id: str, items: list[ContentItem],
                         scan: AccountScan) -> None:
     """One freepublish item (one or more articles) via getarticle, else via the pages."""
     if api is not None:
@@ -128,10 +129,10 @@ async def _scan_article(ctx: Any, api: AccountAPI | None, article_id: str, items
         except E.WeChatError as exc:
             log.info("privacy: getarticle failed (%s); reading the pages instead", type(exc).__name__)
         else:
-            news = data.get("news_item") if isinstance(data.get("news_item"), list) else []
+            news = data.get("news_item") or []  # checked by the client
             for item in items:
                 index = split_item_id(item.item_id)[1]
-                article = news[index] if index < len(news) and isinstance(news[index], dict) else None
+                article = news[index] if index < len(news) else None
                 if article is None or article.get("is_deleted"):
                     continue
                 url = article.get("url") or item.url or f"{FREEPUBLISH}:{item.item_id}"
@@ -149,7 +150,7 @@ async def _scan_article(ctx: Any, api: AccountAPI | None, article_id: str, items
             scan.failures.append("文章无链接且接口不可用")
 
 
-async def scan_account(ctx: Any, account: Account, items: list[ContentItem]) -> AccountScan:
+async def scan_account(ctx: ProbeContext, account: Account, items: list[ContentItem]) -> AccountScan:
     scan = AccountScan()
     api = ctx.account_api(account)
     groups: dict[str, list[ContentItem]] = defaultdict(list)
@@ -166,7 +167,7 @@ async def scan_account(ctx: Any, account: Account, items: list[ContentItem]) -> 
     return scan
 
 
-def _fresh(store: Any, account_id: str, found: list[tuple[str, Finding]], now: datetime) -> list[PrivacyFinding]:
+def _fresh(store: Store, account_id: str, found: list[tuple[str, Finding]], now: datetime) -> list[PrivacyFinding]:
     """Findings as store records, minus those already stored under another offset."""
     known = {(f.source, f.type, f.masked): f.start
              for f in store.privacy_findings_between(EPOCH, now + timedelta(seconds=1), account_id=account_id)}
@@ -179,8 +180,16 @@ def _fresh(store: Any, account_id: str, found: list[tuple[str, Finding]], now: d
     return out
 
 
-async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None, *,
-                    rescan_days: float | None = None) -> list[dict[str, Any]]:
+def _row(account: Account, status: RowStatus, reason: str, scanned: int = 0,
+         findings: Sequence[tuple[str, str, str]] = (), new_findings: int = 0) -> ProbeRow:
+    """``findings``: (type, masked, source) of each finding shown."""
+    return ProbeRow(ROW, account.id, status, reason, {
+        "scanned": scanned, "findings": [{"type": t, "masked": m, "source": s} for t, m, s in findings],
+        "new_findings": new_findings})
+
+
+async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int | None, *,
+                    rescan_days: float | None = None) -> list[ProbeRow]:
     """Scan every account's new articles (or, with ``rescan_days``, all of that period) once."""
     now = ctx.now()
     if rescan_days is not None:
@@ -195,43 +204,37 @@ async def run_round(ctx: Any, accounts: Sequence[Account], run_id: int | None, *
     known = await asyncio.to_thread(ctx.store.last_published, before=now + timedelta(seconds=1))
     limit = asyncio.Semaphore(CONCURRENCY)
 
-    async def one(account: Account) -> dict[str, Any]:
+    async def one(account: Account) -> ProbeRow:
         async with limit:
             try:
                 return await _one(account)
             except Exception as exc:  # type only: a message could quote page text
                 log.error("privacy %s: %s", account.id, type(exc).__name__)
-                status, reason = api_failure(exc, WHAT)
-                return {"account": account.id, "status": status, "reason": reason, "scanned": 0,
-                        "findings": [], "new_findings": 0}
+                return _row(account, *api_failure(exc, WHAT))
             finally:
                 ctx.account_done()
 
-    async def _one(account: Account) -> dict[str, Any]:
+    async def _one(account: Account) -> ProbeRow:
         mine = wanted.get(account.id, [])
         declared = [c for c in account.columns if c.type in ("view", "news") and c.url]
         if ctx.account_api(account) is None and not mine and not declared:
-            return {"account": account.id, "status": "unverifiable", "reason": missing_secret_reason(account, WHAT),
-                    "scanned": 0, "findings": [], "new_findings": 0}
+            return _row(account, "unverifiable", missing_secret_reason(account, WHAT))
         if account.id not in known and not declared:
-            return {"account": account.id, "status": "unverifiable",
-                    "reason": f"尚无已发布文章记录（内容更新检查未成功），无法自动核查{WHAT}",
-                    "scanned": 0, "findings": [], "new_findings": 0}
+            return _row(account, "unverifiable", f"尚无已发布文章记录（内容更新检查未成功），无法自动核查{WHAT}")
         scan = await scan_account(ctx, account, mine)
         new: list[PrivacyFinding] = []
         if scan.found:
             records = await asyncio.to_thread(_fresh, ctx.store, account.id, scan.found, now)
             new = await asyncio.to_thread(ctx.store.add_privacy_findings, records)
         shown = list(dict.fromkeys((f.type, f.masked, source) for source, f in scan.found))
-        status, reason = "ok", ""
+        status: RowStatus = "ok"
+        reason = ""
         if scan.failures:
             status = "error"
             reason = f"{len(scan.failures)}篇文章或页面未能读取（{scan.failures[0]}），下轮重试"
         log.log(logging.INFO if shown or scan.failures else logging.DEBUG,
                 "privacy %s: %d scanned, %d findings (%d new)%s", account.id, scan.scanned, len(shown),
                 len(new), f", {len(scan.failures)} failed" if scan.failures else "")
-        return {"account": account.id, "status": status, "reason": reason, "scanned": scan.scanned,
-                "findings": [{"type": t, "masked": m, "source": s} for t, m, s in shown],
-                "new_findings": len(new)}
+        return _row(account, status, reason, scan.scanned, shown, len(new))
 
     return list(await asyncio.gather(*(one(a) for a in accounts)))

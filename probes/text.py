@@ -26,9 +26,9 @@ __all__ = ["TextMap", "extract_text", "html_to_text", "looks_like_html"]
 # Tags that do not interrupt the flow of text (HTML "phrasing content" that has no
 # visual break). Anything else - <p>, <div>, <br>, <td>, <img>... - breaks it.
 _INLINE_TAGS = frozenset(
-    """a abbr acronym b bdi bdo big cite code data del dfn em font i ins kbd label
-    mark nobr q rp rt ruby s samp small span strike strong sub sup time tt u var wbr
-    o:p""".split()
+    ["a", "abbr", "acronym", "b", "bdi", "bdo", "big", "cite", "code", "data", "del", "dfn", "em", "font", "i",
+     "ins", "kbd", "label", "mark", "nobr", "q", "rp", "rt", "ruby", "s", "samp", "small", "span", "strike",
+     "strong", "sub", "sup", "time", "tt", "u", "var", "wbr", "o:p"]
 )
 # Elements whose content is never shown.
 _HIDDEN_TAGS = frozenset({"script", "style", "template"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest

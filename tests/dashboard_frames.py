@@ -1,7 +1,10 @@
 """Hand-built metrics/verdict frames for the dashboard tests (columns and dtypes of docs/metrics.md).
 
-Nothing here comes from monitor.metrics or monitor.scoring: the dashboards are
-tested against the contract, the frames are what that contract promises.
+The column names come from their one definition (``monitor.metrics.COLUMNS`` and
+``monitor.scoring.SCORE_COLUMNS``), so these frames cannot drift from the real
+ones: a column added there and not built here fails every test using a frame.
+The values are written by hand: nothing is computed by monitor.metrics or
+monitor.scoring, so the dashboards are tested against the contract.
 """
 
 from __future__ import annotations
@@ -13,18 +16,21 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 
+from monitor.metrics import COLUMNS
+from monitor.scoring import SCORE_COLUMNS as SCORING_COLUMNS
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CHECK_DAY = datetime(2023, 9, 30, 23, 59, tzinfo=SHANGHAI)
 
-METRIC_COLUMNS = [
-    "account_id", "account_name", "unit", "category", "inquiries_sent", "inquiries_answered_in_time",
-    "response_rate", "median_reply_minutes", "p90_reply_minutes", "columns_checked", "columns_broken",
-    "broken_column_rate", "last_update", "max_gap_days", "privacy_findings",
-    "days_since_update", "inquiries_late", "inquiries_unanswered", "inquiries_open", "inquiries_error",
-    "auto_reply_only", "columns_unverifiable", "columns_error", "freshness_known", "follower_messages",
-    "follower_answered", "follower_response_rate", "follower_median_reply_minutes", "security_incidents",
-]
-SCORE_COLUMNS = ["verdict", "reasons", "score", "failed_rules"]
+METRIC_COLUMNS = list(COLUMNS)
+SCORE_COLUMNS = list(SCORING_COLUMNS)
+INT_COLUMNS = ["inquiries_sent", "inquiries_answered_in_time", "columns_checked", "columns_broken",
+               "privacy_findings", "inquiries_late", "inquiries_unanswered", "inquiries_open", "inquiries_error",
+               "auto_reply_only", "columns_unverifiable", "columns_error", "follower_messages", "follower_answered",
+               "security_incidents"]
+FLOAT_COLUMNS = ["response_rate", "median_reply_minutes", "p90_reply_minutes", "broken_column_rate", "max_gap_days",
+                 "days_since_update", "follower_response_rate", "follower_median_reply_minutes", "score"]
+BROKEN_PATHS = ["办事服务/社保查询", "互动交流/我要留言", "机构信息/新闻动态"]
 
 # 21 fictional accounts in the demo's style; "007" keeps its leading zeros in every export.
 ACCOUNTS: list[tuple[str, str, str, str]] = [
@@ -95,6 +101,8 @@ def _row(account: tuple[str, str, str, str], failed: list[str], rng: random.Rand
         "inquiries_error": 0, "auto_reply_only": 0, "columns_unverifiable": 0, "columns_error": 0,
         "freshness_known": True, "follower_messages": 0, "follower_answered": 0,
         "follower_response_rate": math.nan, "follower_median_reply_minutes": math.nan, "security_incidents": 0,
+        "late_by_working_days": {3: late}, "broken_column_paths": BROKEN_PATHS[:broken],
+        "privacy_by_type": {"id_card": 1} if "privacy_leak" in failed else {},
         "verdict": "不合格" if failed else "合格",
         "reasons": "；".join(REASON_TEXT[r] for r in failed),
         "score": math.nan,
@@ -104,16 +112,18 @@ def _row(account: tuple[str, str, str, str], failed: list[str], rng: random.Rand
 
 def typed(rows: list[dict[str, object]]) -> pd.DataFrame:
     """A frame with the contract's column order and dtypes."""
-    df = pd.DataFrame(rows, columns=METRIC_COLUMNS + SCORE_COLUMNS)
-    ints = ["inquiries_sent", "inquiries_answered_in_time", "columns_checked", "columns_broken", "privacy_findings",
-            "inquiries_late", "inquiries_unanswered", "inquiries_open", "inquiries_error", "auto_reply_only",
-            "columns_unverifiable", "columns_error", "follower_messages", "follower_answered",
-            "security_incidents"]
-    for column in ints:
+    columns = METRIC_COLUMNS + SCORE_COLUMNS
+    for row in rows:  # every column of the real frames, and none of its own
+        if set(row) != set(columns):
+            raise AssertionError(f"dashboard_frames is out of date: missing {sorted(set(columns) - set(row))}, "
+                                 f"unknown {sorted(set(row) - set(columns))}")
+    unknown = set(INT_COLUMNS + FLOAT_COLUMNS) - set(columns)
+    if unknown:
+        raise AssertionError(f"dashboard_frames types columns the real frames do not have: {sorted(unknown)}")
+    df = pd.DataFrame(rows, columns=columns)
+    for column in INT_COLUMNS:
         df[column] = df[column].astype("int64")
-    floats = ["response_rate", "median_reply_minutes", "p90_reply_minutes", "broken_column_rate", "max_gap_days",
-              "days_since_update", "follower_response_rate", "follower_median_reply_minutes", "score"]
-    for column in floats:
+    for column in FLOAT_COLUMNS:
         df[column] = df[column].astype("float64")
     df["last_update"] = pd.to_datetime(df["last_update"], utc=True).dt.tz_convert("Asia/Shanghai")
     df["freshness_known"] = df["freshness_known"].astype(bool)
@@ -148,6 +158,9 @@ def many_accounts_frame(n: int = 200, seed: int = 1) -> pd.DataFrame:
         df.loc[i, "verdict"] = "无法判定"
         df.loc[i, "reasons"] = ""
         df.at[i, "failed_rules"] = []
+        df.at[i, "late_by_working_days"] = {}
+        df.at[i, "broken_column_paths"] = []
+        df.at[i, "privacy_by_type"] = {}
     return df
 
 

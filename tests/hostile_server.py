@@ -8,6 +8,7 @@ here shares code with the product's client.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import sys
@@ -22,9 +23,9 @@ from urllib.parse import parse_qs, urlsplit
 
 MB = 1 << 20
 OK_PAGE = ("<html><head><meta charset=\"utf-8\"><title>政务服务</title></head>"
-           "<body><p>办事指南、政策文件和便民服务信息。</p></body></html>").encode("utf-8")
+           "<body><p>办事指南、政策文件和便民服务信息。</p></body></html>").encode()
 FILLER = ("<p>" + "办事指南、政策文件和便民服务信息。" * 20 + "</p>\n").encode("utf-8")
-SOFT404_HEAD = "<html><head><title>页面不存在</title></head><body>".encode("utf-8")
+SOFT404_HEAD = "<html><head><title>页面不存在</title></head><body>".encode()
 
 
 def gzip_bomb(path: Path, decoded_mb: int = 1024) -> Path:
@@ -120,19 +121,17 @@ def _handler(server: HostileServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def handle(self) -> None:
-            try:
+            # the client stopped reading or dropped a kept-alive connection
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 super().handle()
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client stopped reading or dropped a kept-alive connection
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             parts = urlsplit(self.path)
             query = {k: v[0] for k, v in parse_qs(parts.query).items()}
             server.count(parts.path)
-            try:
+            # the client stopped reading: what a bounded client does
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.route(parts.path, query)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client stopped reading: what a bounded client does
 
         def head(self, status: int, headers: dict[str, str]) -> None:
             self.send_response(status)
@@ -182,7 +181,7 @@ def _handler(server: HostileServer) -> type[BaseHTTPRequestHandler]:
             elif path == "/encoded":
                 coding = query["coding"]
                 body = OK_PAGE[:-len("</body></html>")] + FILLER * (int(query.get("size", "0")) // len(FILLER))
-                body += "<p>此内容因违规无法查看</p></body></html>".encode("utf-8")
+                body += "<p>此内容因违规无法查看</p></body></html>".encode()
                 if coding == "br":
                     data = b"\x0b\x02\x80" + body  # whatever it is, we never asked for br
                 elif coding == "corrupt":

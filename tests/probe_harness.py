@@ -16,10 +16,10 @@ import aiohttp
 
 from emulator.server import EmulatorServer
 from monitor.config import load_config
-from monitor.runner import run_probe
+from monitor.context import ProbeContext
 from monitor.store import Store
 from monitor.wechat import WeChatAPI
-from probes.context import ProbeContext
+from wxmon.runner import run_probe
 
 H = TypeVar("H", bound="ProbeHarness")
 
@@ -49,12 +49,13 @@ class ProbeHarness:
         self.store.close()
 
     async def round(self, kind: str, at: datetime | None = None, only: list[str] | None = None) -> list[dict[str, Any]]:
-        """One ``run_probe`` round of ``kind`` (at ``at`` on the clock; only some accounts if given)."""
+        """One ``run_probe`` round of ``kind`` (at ``at`` on the clock; only some accounts if given),
+        its rows as ``wxmon probe KIND --json`` prints them."""
         if at is not None:
             self.clock.set(at)
         accounts = [self.config.account(a) for a in only] if only else self.config.accounts
         (result,) = await run_probe(self.ctx, kind, accounts)
-        return result.rows
+        return [row.to_json() for row in result.rows]
 
     @classmethod
     def run(cls: type[H], server: EmulatorServer, config_path: Path, body: Callable[[H], Awaitable[None]]) -> None:

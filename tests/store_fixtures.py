@@ -3,24 +3,49 @@
 Every store test runs on a SQLite file in ``tmp_path`` and on PostgreSQL
 (``WXMON_TEST_POSTGRES_URL``, default the local server), each test in a schema
 of its own that is dropped afterwards.
+
+The readers at the end (``list_accounts``, ``column_events_between``, ...) are
+what tests look at and the program never does: they read the tables directly
+instead of widening the Store.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from needs import missing
 
 from monitor import clock
-from needs import missing
-from monitor.store import Account, ColumnResult, Store
+from monitor.store import (
+    COLUMN_STATUSES,
+    Account,
+    ColumnDaily,
+    ColumnEvent,
+    ColumnResult,
+    ContentItem,
+    FollowerDay,
+    NotFound,
+    ProbeRun,
+    Store,
+)
+from monitor.store.tables import (
+    accounts,
+    column_daily,
+    column_events,
+    column_state,
+    content_items,
+    follower_conversations,
+    probe_runs,
+)
 
 PG_DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 T0 = datetime(2023, 7, 3, 1, 0, tzinfo=clock.UTC)  # 09:00 Monday 2023-07-03 in Shanghai
@@ -44,7 +69,7 @@ def postgres_unavailable() -> str | None:
                 conn.exec_driver_sql("SELECT 1")
         finally:
             engine.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means: skip
+    except Exception as exc:
         first = str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__]
         return f"no PostgreSQL server answering on {where}: {first[0]}"
     return None
@@ -172,3 +197,89 @@ def crash_writer(url: str) -> None:
             store.finish_run(run.id, "ok", detail={"n": n}, finished_at=at)
         done = n
         print(n, flush=True)
+
+
+# --------------------------------------------------------- readers for tests
+
+
+def list_accounts(store: Store) -> list[Account]:
+    with store.engine.connect() as conn:
+        rows = conn.execute(sa.select(accounts).order_by(accounts.c.id)).mappings().all()
+    return [Account(**row) for row in rows]
+
+
+def get_run(store: Store, run_id: int) -> ProbeRun:
+    with store.engine.connect() as conn:
+        row = conn.execute(sa.select(probe_runs).where(probe_runs.c.id == run_id)).mappings().first()
+    if row is None:
+        raise NotFound(f"probe run {run_id} does not exist")
+    values = dict(row)
+    values["detail"] = json.loads(values["detail"]) if values["detail"] else None
+    return ProbeRun(**values)
+
+
+def column_events_between(store: Store, start: datetime, end: datetime, *,
+                          account_id: str | None = None) -> list[ColumnEvent]:
+    """Status changes in ``[start, end)``, in time order."""
+    e = column_events.c
+    query = sa.select(column_events).where(e.at >= start, e.at < end).order_by(e.at, e.id)
+    if account_id is not None:
+        query = query.where(e.account_id == account_id)
+    with store.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [ColumnEvent(**{k: v for k, v in row.items() if k != "id"}) for row in rows]
+
+
+def column_daily_between(store: Store, first_day: date, last_day: date, *,
+                         account_id: str | None = None) -> list[ColumnDaily]:
+    """Per column and day (inclusive range of Shanghai days)."""
+    d, cs = column_daily.c, column_state.c
+    query = (
+        sa.select(d.day, cs.account_id, cs.column_path, *(d[c] for c in ("checks", *COLUMN_STATUSES, "max_elapsed_ms")))
+        .join(column_state, cs.id == d.column_id)
+        .where(d.day >= first_day, d.day <= last_day)
+        .order_by(d.day, cs.account_id, cs.column_path)
+    )
+    if account_id is not None:
+        query = query.where(cs.account_id == account_id)
+    with store.engine.connect() as conn:
+        return [ColumnDaily(**row) for row in conn.execute(query).mappings()]
+
+
+def latest_content(store: Store, account_id: str, *, before: datetime | None = None) -> ContentItem | None:
+    """The account's most recently published item (strictly before ``before``)."""
+    c = content_items.c
+    query = (
+        sa.select(content_items)
+        .where(c.account_id == account_id, c.published_at.is_not(None))
+        .order_by(c.published_at.desc(), c.id.desc())
+        .limit(1)
+    )
+    if before is not None:
+        query = query.where(c.published_at < before)
+    with store.engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return ContentItem(**{k: v for k, v in row.items() if k != "id"}) if row else None
+
+
+def follower_days_between(store: Store, first_day: date, last_day: date, *,
+                          account_id: str | None = None) -> list[FollowerDay]:
+    f = follower_conversations.c
+    query = sa.select(follower_conversations).where(f.day >= first_day, f.day <= last_day).order_by(
+        f.account_id, f.day
+    )
+    if account_id is not None:
+        query = query.where(f.account_id == account_id)
+    with store.engine.connect() as conn:
+        return [FollowerDay(**row) for row in conn.execute(query).mappings()]
+
+
+def upsert_follower_day(store: Store, account_id: str, day: date, *, messages: int, answered: int,
+                        median_reply_minutes: float | None = None,
+                        p90_reply_minutes: float | None = None) -> FollowerDay:
+    """Set (replace) one account's rollup for a Shanghai day; returns it as stored."""
+    store.upsert_follower_days(
+        [FollowerDay(account_id, day, messages, answered, median_reply_minutes, p90_reply_minutes)]
+    )
+    (stored,) = follower_days_between(store, day, day, account_id=account_id)
+    return stored

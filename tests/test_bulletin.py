@@ -124,7 +124,7 @@ def test_unknown_accounts_are_not_checked(frame: pd.DataFrame) -> None:
     df.loc[0, "reasons"] = "未取得可供判定的监测数据"
     df.at[0, "failed_rules"] = []
     text = render_bulletin(df, "2023Q3", policy=POLICY)
-    passed, checked, rate = pass_rate(df)
+    _, checked, rate = pass_rate(df)
     assert checked == 20
     assert f"共检查政务新媒体20个，检查比例95.2%，{format_rate(rate)}" in text
     assert "另有1个账号因未能取得监测数据未作判定" in text

@@ -20,8 +20,7 @@ from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI, VirtualClock, as_utc
 from monitor.config import Account, Config
 from monitor.netpolicy import AddressPolicy
-from probes.channels import (BridgeChannel, ChannelError, EmulatorChannel, ManualChannel, ManualLog, Reply,
-                             channel_for)
+from probes.channels import BridgeChannel, ChannelError, EmulatorChannel, ManualChannel, ManualLog, Reply, channel_for
 from probes.channels import manual as manual_cli
 
 TOKEN = "s3cret-bridge-token-value"
@@ -81,7 +80,7 @@ class FakeBridge:
                     return False
                 return True
 
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 if not self._authorized():
                     return
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -101,7 +100,7 @@ class FakeBridge:
                 done = bridge.sent[key]
                 self._answer(200, {"ref": done["ref"], "sent_at": done["sent_at"]})
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 if not self._authorized():
                     return
                 q = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
@@ -309,8 +308,9 @@ def test_manual_channel_issues_a_task_and_reads_what_the_inspector_records(tmp_p
 
 
 def probe_config(tmp_path: Path, bridge_url: str) -> Config:
-    from monitor.config import load_config
     import yaml
+
+    from monitor.config import load_config
 
     data = {
         "store": f"sqlite:///{tmp_path / 'wxmon.db'}",
@@ -329,8 +329,9 @@ def probe_config(tmp_path: Path, bridge_url: str) -> Config:
 
 
 def rounds(config: Config, clock: VirtualClock, times: list[str]) -> list[list[dict[str, Any]]]:
+    from monitor.context import ProbeContext
     from monitor.store import Store
-    from probes.context import ProbeContext
+    from probes.base import ProbeRow
     from probes.inquiry import run_round
 
     out = []
@@ -338,14 +339,14 @@ def rounds(config: Config, clock: VirtualClock, times: list[str]) -> list[list[d
         for when in times:
             clock.set(at(when))
 
-            async def go() -> list[dict[str, Any]]:
+            async def go() -> list[ProbeRow]:
                 ctx = ProbeContext.open(config, store, clock=clock)
                 try:
                     return await run_round(ctx, config.accounts, 1)
                 finally:
                     await ctx.aclose()
 
-            out.append({r["account"]: r for r in asyncio.run(go())})
+            out.append({r.account: r.to_json() for r in asyncio.run(go())})
     return out
 
 
@@ -378,7 +379,8 @@ def test_probe_over_manual_and_bridge(tmp_path: Path, monkeypatch: pytest.Monkey
         assert r4["by-device"]["changed"] == [] and r4["by-device"]["state"] == "answered"
         assert r4["by-device"]["latency_minutes"] == 25 * 60
         # Only an automatic reply was recorded by the deadline.
-        assert r4["by-hand"]["state"] == "unanswered" and r4["by-hand"]["reason"] == "超过3个工作日未答复（仅收到自动回复）"
+        assert r4["by-hand"]["state"] == "unanswered"
+        assert r4["by-hand"]["reason"] == "超过3个工作日未答复（仅收到自动回复）"
         # The inspector writes down, late, a reply that came in time: the times decide, not the order.
         log.record_reply("by-hand", at("2023-07-06T16:45"), "您好，需携带身份证和居住证原件。")
         [r5] = rounds(config, clock, ["2023-07-07T10:00"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -140,12 +141,24 @@ def test_weeks_long_form_is_accepted(quarter: pd.DataFrame) -> None:
     assert len(strict(lambda: charts.pass_rate_trend(long))) == 1
 
 
-def test_trend_rates_are_scorings(quarter: pd.DataFrame) -> None:
-    from monitor.scoring import pass_rate
+def test_weekly_pass_rates_are_known_figures(quarter: pd.DataFrame) -> None:
+    # Weeks whose counts are known by construction (not recomputed with the scorer), given out of order.
+    def verdicts(*values: str) -> pd.DataFrame:
+        return quarter.assign(verdict=list(values))
 
-    frames = weekly_frames(quarter, WEEKS)
-    for week, passed, checked, rate in charts.weekly_pass_rates(frames):
-        assert (passed, checked, rate) == pass_rate(frames[week])
+    n = len(quarter)
+    frames = {
+        "2023-W39": verdicts(*["无法判定"] * n),                                   # nothing checked
+        "2023-W37": quarter,                                                       # 13 of 21 (FAILURES)
+        "2023-W38": verdicts(*["无法判定"] * 3, *["合格"] * (n - 3)),              # 18 of 18
+        "2023-W36": verdicts("合格", *["不合格"] * 5, *["无法判定"] * 5, *["不合格"] * (n - 11)),  # 1 of 16
+    }
+    rates = charts.weekly_pass_rates(frames)
+    assert [r[:3] for r in rates] == [("2023-W36", 1, 16), ("2023-W37", 13, 21), ("2023-W38", 18, 18),
+                                      ("2023-W39", 0, 0)]
+    assert [r[3] for r in rates[:3]] == pytest.approx([1 / 16, 13 / 21, 1.0])
+    assert math.isnan(rates[3][3])
+    assert f"{rates[1][3]:.1%}" == "61.9%"
 
 
 def test_save_pngs(tmp_path: Path, quarter: pd.DataFrame) -> None:

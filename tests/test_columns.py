@@ -8,13 +8,13 @@ import threading
 from datetime import datetime, timedelta
 
 from emulator.scenario import load_scenario
-from monitor.cli import main
 from monitor.clock import SHANGHAI, VirtualClock
 from monitor.config import load_config
+from monitor.context import ProbeContext
 from monitor.http import PageFetcher, PageResult
-from monitor.runner import run_probe
 from monitor.store import Store
-from probes.context import ProbeContext
+from wxmon.cli import main
+from wxmon.runner import run_probe
 
 QUARTER_START = datetime(2023, 7, 1, tzinfo=SHANGHAI)
 QUARTER_END = datetime(2023, 10, 1, tzinfo=SHANGHAI)
@@ -47,7 +47,7 @@ def run_rounds(config_path, clock, hours) -> list[dict]:
                 for at in hours:
                     clock.set(at)
                     for result in await run_probe(ctx, "columns", config.accounts):
-                        rows.extend(dict(r, at=at) for r in result.rows)
+                        rows.extend(dict(r.to_json(), at=at) for r in result.rows)
             finally:
                 await ctx.aclose()
 
@@ -105,7 +105,7 @@ def test_network_cut_mid_round_blames_nobody(make_emulator, demo_config):
                 results = await run_probe(ctx, "columns", config.accounts)
                 assert CutAfter.stopper is not None, "the round ended before the cut"
                 CutAfter.stopper.join()
-                return results[0].rows, store.get_column_states()
+                return [r.to_json() for r in results[0].rows], store.get_column_states()
             finally:
                 await ctx.aclose()
 
@@ -131,14 +131,51 @@ def test_monitor_offline_from_the_start_gives_error_rows(make_emulator, demo_con
     assert rows and {r["status"] for r in rows} == {"error"}
 
 
+def test_a_stored_failure_count_without_its_start_time_does_not_end_the_round(make_emulator, demo_config):
+    """A column state with failures counted but no ``first_failure_at`` (written by hand, or by an
+    older version): the round goes on, and the span counts from this round's failure, so the
+    column is not confirmed sooner than the rule allows."""
+    from monitor.store import ColumnResult
+
+    clock = VirtualClock(local("2023-09-30T09:00"))
+    server = make_emulator(load_scenario(None), clock=clock)
+    config = load_config(demo_config(server))
+    policy = config.selected_policy
+    account, column = config.account("bm-rsj"), "政务服务/政策文件"  # broken in the emulator that day
+    start = local("2023-09-30T10:00")
+
+    async def go():
+        with Store.open(config.store_url) as store:
+            ctx = ProbeContext.open(config, store, clock=clock)
+            try:
+                ctx.sync_accounts()
+                store.apply_column_results([ColumnResult(
+                    "bm-rsj", column, "failing", clock.now(), consecutive_failures=policy.confirm_failures - 1,
+                    first_failure_at=None)])
+                seen = []
+                for at in (start, start + timedelta(minutes=policy.confirm_minutes)):
+                    clock.set(at)
+                    (result,) = await run_probe(ctx, "columns", [account])
+                    row = next(r for r in result.rows if r.fields["column"] == column)
+                    state = next(s for s in store.get_column_states("bm-rsj") if s.column_path == column)
+                    seen.append((row.status, state.consecutive_failures, state.first_failure_at))
+                return seen
+            finally:
+                await ctx.aclose()
+
+    first, second = asyncio.run(go())
+    assert first == ("failing", policy.confirm_failures, start)  # enough failures, no known span yet
+    assert second == ("broken", policy.confirm_failures + 1, start)
+
+
 def test_probe_columns_json_lines_follow_the_spec(emulator, demo_config, capsys):
     path = demo_config(emulator)
     assert main(["probe", "columns", "--config", str(path), "--account", "bm-rsj", "--json"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert lines
-    keys = {"account", "column", "type", "target", "status", "reason", "http_status", "elapsed_ms"}
+    keys = ["account", "column", "type", "target", "status", "reason", "http_status", "elapsed_ms"]
     for line in lines:
-        assert set(line) == keys
+        assert list(line) == keys  # SPEC's order, as printed before rows were typed
         assert line["account"] == "bm-rsj"
         assert line["status"] in ("ok", "failing", "broken", "unverifiable", "error")
     types = {line["type"] for line in lines}
@@ -189,9 +226,10 @@ def test_menus_are_reused_within_the_refresh_and_read_again_after_a_failure(make
     with_api = [a for a in config.accounts if a.api and a.appid]
     assert first == len(with_api)
     # One hour later: read again only for accounts where something failed.
-    troubled = {r["account"] for r in rows1 if r["status"] not in ("ok", "unverifiable")}
+    troubled = {r.account for r in rows1 if r.status not in ("ok", "unverifiable")}
     assert troubled and 0 < second == len({a.id for a in with_api} & troubled) < first
     # The same columns were checked both rounds (the reused menus are the same menus).
-    assert sorted((r["account"], r["column"]) for r in rows1) == sorted((r["account"], r["column"]) for r in rows2)
+    checked = [sorted((r.account, r.fields["column"]) for r in rows) for rows in (rows1, rows2)]
+    assert checked[0] == checked[1]
     # Past the refresh interval every menu is read again.
     assert third == len(with_api)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
 from monitor.config import Config, check_file, cron_trigger, load_config
 from monitor.config.cron import CronError
 from monitor.errors import BadInput
 from monitor.policy import Policy
+from wxmon.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).parent / "data" / "config"
@@ -330,7 +330,7 @@ def test_secrets_are_never_printed(tmp_path: Path, capsys: pytest.CaptureFixture
     out = capsys.readouterr()
     assert SECRET not in out.out and SECRET not in out.err
     assert "accounts[0].secret_env" in out.err and "accounts[1].secret" in out.err
-    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "config", "check", str(bad)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "wxmon.cli", "config", "check", str(bad)], cwd=ROOT,
                           capture_output=True, text=True, env={**os.environ, "WXMON_SECRET_JD_XINHUA": SECRET})
     assert proc.returncode == 2
     assert SECRET not in proc.stdout + proc.stderr
@@ -338,13 +338,13 @@ def test_secrets_are_never_printed(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_cli_subprocess(tmp_path: Path) -> None:
     bad = write(tmp_path, doc(accounts=acct(appid=f"wx0123  {MARK}")))
-    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "config", "check", "--no-env", str(bad)],
+    proc = subprocess.run([sys.executable, "-m", "wxmon.cli", "config", "check", "--no-env", str(bad)],
                           cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"{bad}:{marked_line(bad.read_text())}: accounts[0].appid: ")
     env = {**os.environ, "WXMON_SECRET_JD_XINHUA": "s"}
     good = write(tmp_path, doc(), "good.yaml")
-    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "config", "check", str(good)],
+    proc = subprocess.run([sys.executable, "-m", "wxmon.cli", "config", "check", str(good)],
                           cwd=ROOT, capture_output=True, text=True, env=env)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, f"{good}: OK\n", "")
 

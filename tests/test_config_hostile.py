@@ -17,8 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from monitor.config import Smtp, Supervisor, check_file, load_config
-from monitor.config import yamlsource
+from monitor.config import Smtp, Supervisor, check_file, load_config, yamlsource
 from monitor.config.yamlsource import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES, SourceError
 from monitor.errors import BadInput
 from tests.test_config import HEAD, MARK, acct, doc, marked_line, write
@@ -74,7 +73,7 @@ def test_alias_bombs_are_refused_at_an_alias_before_anything_is_built(
 def test_config_check_refuses_a_bomb_at_once_through_the_cli(tmp_path: Path) -> None:
     path = write(tmp_path, laughs("flow"), "bomb.yaml")
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "monitor.cli", "config", "check", str(path)], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "wxmon.cli", "config", "check", str(path)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     elapsed = time.monotonic() - started
     assert proc.returncode == 2, proc.stderr
@@ -92,7 +91,8 @@ def values_of(text: str) -> int:
 
 def bench_style(accounts: int) -> str:
     """Accounts as bench/bench_columns.py writes them, sharing their common fields through a merge key."""
-    return HEAD + "x-defaults: &defaults {category: 政府部门, api: true, inquiry: {channel: none}}\naccounts:\n" + "".join(
+    defaults = "x-defaults: &defaults {category: 政府部门, api: true, inquiry: {channel: none}}\n"
+    return HEAD + defaults + "accounts:\n" + "".join(
         f"  - <<: *defaults\n    id: acct-{i:05d}\n    name: \"账号{i}\"\n    unit: \"单位{i}\"\n"
         f"    appid: wx{i:016x}\n    secret_env: WXMON_SECRET_ACCT_{i:05d}\n" for i in range(accounts))
 
@@ -108,7 +108,8 @@ def test_rich_accounts_merging_the_first_stay_below_the_bound(tmp_path: Path) ->
     accounts (~1 million values, 12.5 MB written out) are under the bound too."""
     columns = "".join(f"\n      - {{path: 栏目{j}/子栏目{j}, url: 'https://www.example.gov.cn/col/{j}/index.html'}}"
                       for j in range(8))
-    first = acct(inquiry="{channel: manual, questions: [请问社保卡补办需要带什么材料？, 请问办理居住证需要什么材料？, 周末可以办理吗？]}",
+    first = acct(inquiry="{channel: manual, questions: "
+                         "[请问社保卡补办需要带什么材料？, 请问办理居住证需要什么材料？, 周末可以办理吗？]}",
                  contacts="[{name: 张三, role: 运维负责人, email: zhang@example.gov.cn, phone: '010-12345678'}]",
                  columns=columns).replace("  - id:", "  - &first\n    id:", 1)
     others = "".join(f"  - <<: *first\n    id: jd-{i}\n    name: 账号{i}\n    unit: 单位{i}\n    appid: wx{i:016x}\n"
@@ -396,7 +397,7 @@ def test_syntax_errors_and_fields_keep_their_lines_with_crlf_and_a_bom(tmp_path:
     path.write_bytes(prefix + "# 注释\naccounts: [a, b\n".replace("\n", newline).encode("utf-8"))
     [problem] = check_file(path, check_env=False)
     assert problem.startswith(f"{path}:2: YAML syntax error: ")  # the end of the file is on its last line
-    path.write_bytes(prefix + "# 注释\r\naccounts:\r\n".encode("utf-8") + b"  - name: caf\xe9\r\n")
+    path.write_bytes(prefix + "# 注释\r\naccounts:\r\n".encode() + b"  - name: caf\xe9\r\n")
     assert check_file(path, check_env=False) == [f"{path}:3: not UTF-8 text (byte 0xe9)"]
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from monitor.cli import main
 from monitor.config.yamlsource import read_yaml
+from wxmon.cli import main
 
 DATA = Path(__file__).parent / "data" / "config"
 

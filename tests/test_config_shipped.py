@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from monitor.cli import main
 from monitor.config import check_file, load_config
+from wxmon.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "accounts.yaml"

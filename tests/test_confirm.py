@@ -1,8 +1,8 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from probes.confirm import ColumnTrack, ConfirmRule, advance
 
-T0 = datetime(2023, 7, 3, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2023, 7, 3, 2, 0, tzinfo=UTC)
 RULE = ConfirmRule(failures=3, minutes=60)
 
 
@@ -36,3 +36,16 @@ def test_monitor_errors_neither_count_nor_reset():
 def test_unverifiable_is_never_broken():
     assert run(["unverifiable"] * 10).status == "unverifiable"
     assert ColumnTrack().status == "ok"
+
+
+def test_failures_without_a_start_time_count_the_span_from_this_failure():
+    """A stored track with failures but no first_failure_at (a NULL in the store): the span is
+    measured from the earliest failure whose time is known, so it is never confirmed early."""
+    track = advance(ColumnTrack("failing", 2, None), "fail", T0, RULE)
+    assert track == ColumnTrack("failing", 3, T0)  # three failures, but no hour known to span them
+    assert advance(track, "fail", T0 + timedelta(minutes=30), RULE).status == "failing"
+    assert advance(track, "fail", T0 + timedelta(minutes=60), RULE) == ColumnTrack("broken", 4, T0)
+    # A monitor error keeps the counters as they are, and the next failure still starts the span.
+    errored = advance(ColumnTrack("failing", 2, None), "error", T0, RULE)
+    assert errored == ColumnTrack("error", 2, None)
+    assert advance(errored, "fail", T0, RULE) == ColumnTrack("failing", 3, T0)

@@ -27,8 +27,10 @@ from probes import conversations
 
 try:
     from probe_harness import ProbeHarness
+    from store_fixtures import follower_days_between
 except ImportError:  # tests/ became a package
     from tests.probe_harness import ProbeHarness
+    from tests.store_fixtures import follower_days_between
 
 MSGRECORD = "customservice/msgrecord/getmsglist"
 DAY = date(2023, 7, 4)  # a Tuesday; 07-05 is a Wednesday, both working days
@@ -44,10 +46,10 @@ class Harness(ProbeHarness):
         """The conversations job for ``day`` at ``now``, rows by account."""
         self.clock.set(now)
         rows = await conversations.run_round(self.ctx, accounts or self.config.accounts, None, day=day)
-        return {r["account"]: r for r in rows}
+        return {r.account: r.to_json() for r in rows}
 
     def stored(self, day: date) -> dict[str, Any]:
-        return {d.account_id: d for d in self.store.follower_days_between(day, day)}
+        return {d.account_id: d for d in follower_days_between(self.store, day, day)}
 
 
 run = Harness.run
@@ -197,7 +199,7 @@ def test_rerun_is_idempotent_and_feeds_the_metrics(emulator: EmulatorServer, dem
                         for a, r in h.stored(d).items()} for d in days}
         for day in days:
             await h.round(now, day)  # again: the same rows, replaced, none added
-        rows = h.store.follower_days_between(days[0], days[-1])
+        rows = follower_days_between(h.store, days[0], days[-1])
         assert len(rows) == len({(r.account_id, r.day) for r in rows}) == 2 * (len(h.config.accounts) - 1)
         assert {d: {a: (r.messages, r.answered, r.median_reply_minutes, r.p90_reply_minutes)
                     for a, r in h.stored(d).items()} for d in days} == snapshot
@@ -226,7 +228,8 @@ CONFIG = """\
 store: sqlite:///{db}
 wechat: {{api_base: "{base}", timeout_s: 5}}
 accounts:
-  - {{id: hand, name: 手工（模拟）, unit: 测试单位（模拟）, category: 其他, appid: {appid}, secret_env: WXMON_TEST_HAND}}
+  - {{id: hand, name: 手工（模拟）, unit: 测试单位（模拟）, category: 其他,
+      appid: {appid}, secret_env: WXMON_TEST_HAND}}
 """
 
 
@@ -277,7 +280,7 @@ def test_pairing_rules_on_a_hand_made_day(make_emulator, tmp_path: Path, monkeyp
         agent("c", at(d2 + timedelta(days=1), 1))  # after the next day: unanswered
         rows = await h.round(at(d2 + timedelta(days=1), 6), d1)
         assert rows["hand"]["final"] is True and rows["hand"]["reason"] == ""
-        (stored,) = h.store.follower_days_between(d0, d2)  # the provisional row was replaced
+        (stored,) = follower_days_between(h.store, d0, d2)  # the provisional row was replaced
         # answered minutes 20, 20, 25, 30, 1260: median 25; p90 by linear interpolation 30 + 0.6 * 1230
         assert (stored.day, stored.messages, stored.answered) == (d1, 6, 5)
         assert stored.median_reply_minutes == 25.0

@@ -8,12 +8,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from test_config_hostile import laughs
 
 from emulator.scenario import demo_secret_env
-from test_config_hostile import laughs
 
 ACCOUNTS = ("acct-fast", "acct-auto", "acct-slowpage")
 
@@ -64,7 +64,7 @@ accounts:
 
 def start_daemon(config: Path, log: Path) -> subprocess.Popen:
     out = log.open("ab")
-    return subprocess.Popen([sys.executable, "-m", "monitor.cli", "run", "--config", str(config), "--log-json"],
+    return subprocess.Popen([sys.executable, "-m", "wxmon.cli", "run", "--config", str(config), "--log-json"],
                             stdout=out, stderr=out, env=os.environ.copy())
 
 
@@ -148,13 +148,13 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
     # No inquiry sent twice: one row per account, one message per account on the platform side.
     assert sorted(query(db, "select account_id, count(*) from inquiries group by account_id")) == \
         [(a, 1) for a in sorted(ACCOUNTS)]
-    truth = server.world.truth(datetime.now(timezone.utc) - timedelta(hours=1), datetime.now(timezone.utc))
+    truth = server.world.truth(datetime.now(UTC) - timedelta(hours=1), datetime.now(UTC))
     for account in ACCOUNTS:
         assert len(truth["accounts"][account]["inquiries"]) == 1, account
     # The answer matches the emulator's truth within a minute.
-    state, sent_at, human_at, latency = fast[0]
+    _, _, human_at, _ = fast[0]
     true_reply = datetime.fromisoformat(truth["accounts"]["acct-fast"]["inquiries"][0]["human_reply_at"])
-    measured = datetime.fromisoformat(human_at).replace(tzinfo=timezone.utc)
+    measured = datetime.fromisoformat(human_at).replace(tzinfo=UTC)
     assert abs((measured - true_reply).total_seconds()) <= 60
     # Auto-reply only: still waiting (its deadline is days away), auto reply recorded, not answered.
     assert query(db, "select state, auto_reply_at is not null from inquiries where account_id='acct-auto'") == \
@@ -169,7 +169,7 @@ def test_kill_mid_round_and_restart(make_emulator, tmp_path, monkeypatch):
     assert "wxmon stopped" in logged
     for secret in demo_secret_env(server.scenario).values():
         assert secret not in logged
-    status = subprocess.run([sys.executable, "-m", "monitor.cli", "status", "--config", str(config)],
+    status = subprocess.run([sys.executable, "-m", "wxmon.cli", "status", "--config", str(config)],
                             capture_output=True, text=True, timeout=60 * PATIENCE)
     assert status.returncode == 0, status.stderr
     assert "open inquiries: 1" in status.stdout and "acct-auto" in status.stdout
@@ -185,9 +185,9 @@ def test_reload_keeps_the_running_wechat_settings_until_a_restart(emulator, demo
 
     from monitor.clock import SHANGHAI
     from monitor.config import load_config
-    from monitor.daemon import Daemon
+    from monitor.context import ProbeContext
     from monitor.store import Store
-    from probes.context import ProbeContext
+    from wxmon.daemon import Daemon
 
     path = demo_config(emulator)
     config = load_config(path)

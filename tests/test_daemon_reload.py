@@ -17,7 +17,7 @@ def test_a_reload_is_parsed_off_the_event_loop(tmp_path: Path, monkeypatch: pyte
                                               caplog: pytest.LogCaptureFixture) -> None:
     """The loading blocks until a coroutine on the loop lets it go: that can only happen if the
     loop keeps running while the file is being loaded."""
-    from monitor import daemon as daemon_module
+    from wxmon import daemon as daemon_module
 
     parsing, release = threading.Event(), threading.Event()
     on_loop_thread: list[bool] = []

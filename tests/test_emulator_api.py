@@ -184,8 +184,9 @@ def test_msgrecord_errors_and_paging(emulator: EmulatorServer, http: httpx.Clien
     assert plus_one == full["recordlist"]
     assert [r["time"] for r in pages] == sorted(r["time"] for r in pages)
     t_off = token(http, emulator, "zh-qingshan")
-    assert http.post("/customservice/msgrecord/getmsglist", params={"access_token": t_off},
-                     json={"starttime": day, "endtime": day + 3600, "msgid": 1, "number": 10}).json()["errcode"] == 65400
+    answer = http.post("/customservice/msgrecord/getmsglist", params={"access_token": t_off},
+                       json={"starttime": day, "endtime": day + 3600, "msgid": 1, "number": 10}).json()
+    assert answer["errcode"] == 65400
 
 
 def test_custom_send_window(emulator: EmulatorServer, http: httpx.Client) -> None:

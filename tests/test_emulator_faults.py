@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -104,7 +105,7 @@ def test_slow_fault_and_page_fault(world_with) -> None:
 
 
 def test_runtime_faults(world_with) -> None:
-    server, client, token = world_with([])
+    _, client, token = world_with([])
     added = client.post("/_emu/faults", json={"account": "a1", "endpoint": MENU, "kind": "busy", "times": 5}).json()
     assert added["id"] and added["remaining"] == 5
     assert call_menu(client, token).json()["errcode"] == -1

@@ -53,7 +53,7 @@ def test_serve_forever_port_in_use() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
-        proc = run_emulator("port=%d" % sock.getsockname()[1])
+        proc = run_emulator(f"port={sock.getsockname()[1]}")
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 1 and "cannot listen" in err
 

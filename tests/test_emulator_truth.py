@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -50,8 +49,8 @@ def demo_run() -> Any:
             while monday < Q_END:
                 server.clock.set(monday)  # type: ignore[attr-defined]
                 for acct in server.scenario.accounts:
-                    client.post("/_emu/follower/send",
-                                json={"account": acct.id, "text": "请问居住证续签需要什么材料？", "tester": "inspector"})
+                    client.post("/_emu/follower/send", json={"account": acct.id, "tester": "inspector",
+                                                             "text": "请问居住证续签需要什么材料？"})
                 monday += timedelta(days=7)
             server.clock.set(Q_END)  # type: ignore[attr-defined]
             truth = client.get("/_emu/truth", params={"from": Q_START.isoformat(), "to": Q_END.isoformat()}).json()
@@ -156,9 +155,7 @@ def test_truth_window_defaults_and_errors(emulator: EmulatorServer) -> None:
 
 
 def test_generate_bulk() -> None:
-    began = time.monotonic()
-    bulk = generate_bulk(10_000, 8, seed=1)
-    assert time.monotonic() - began < 10
+    bulk = generate_bulk(10_000, 8, seed=1)  # its speed: bench/bench_emulator.py
     assert len(bulk.accounts) == 10_000
     assert all(sum(len(t.sub) for t in a.menu) == 8 for a in bulk.accounts[:50])
     kinds = [p.kind for a in bulk.accounts for p in a.pages.values()]
@@ -170,7 +167,7 @@ def test_bulk_server_serves_pages(make_emulator: Any) -> None:
     server = make_emulator(generate_bulk(200, 8, seed=2))
     with httpx.Client(base_url=server.base_url) as client:
         acct = server.scenario.accounts[150]
-        for name, page in acct.pages.items():
+        for name in acct.pages:
             r = client.get(f"/site/{acct.id}/{name}")
             assert r.status_code == 200 and "页面不存在" not in r.text
         token = client.post("/cgi-bin/stable_token", json={"grant_type": "client_credential", "appid": acct.appid,
@@ -181,9 +178,9 @@ def test_bulk_server_serves_pages(make_emulator: Any) -> None:
 
 
 def test_accounts_yaml_matches_demo() -> None:
-    import yaml
-
     from pathlib import Path
+
+    import yaml
 
     config = yaml.safe_load((Path(__file__).resolve().parents[1] / "accounts.yaml").read_text(encoding="utf-8"))
     scenario = load_scenario(None)

@@ -21,13 +21,12 @@ try:
 except ImportError:  # pragma: no cover - run from the repository root
     from tests.dashboard_frames import bulletin_frame, many_accounts_frame
 
-SPEC_COLUMNS = (
-    "account_id, account_name, unit, category, inquiries_sent, inquiries_answered_in_time, "
-    "response_rate, median_reply_minutes, p90_reply_minutes, columns_checked, columns_broken, "
-    "broken_column_rate, last_update, max_gap_days, privacy_findings, verdict, reasons"
-).split(", ")
-ZH_ROW = ("账号ID,账号名称,主办单位,类别,测试留言数,按时答复数,答复率,回复时长中位数（分钟）,回复时长P90（分钟）,"
-          "检查栏目数,不可用栏目数,栏目不可用率,最后更新时间,最长未更新天数,隐私泄露数,结论,问题").split(",")
+SPEC_COLUMNS = ["account_id", "account_name", "unit", "category", "inquiries_sent", "inquiries_answered_in_time",
+                "response_rate", "median_reply_minutes", "p90_reply_minutes", "columns_checked", "columns_broken",
+                "broken_column_rate", "last_update", "max_gap_days", "privacy_findings", "verdict", "reasons"]
+ZH_ROW = ["账号ID", "账号名称", "主办单位", "类别", "测试留言数", "按时答复数", "答复率", "回复时长中位数（分钟）",
+          "回复时长P90（分钟）", "检查栏目数", "不可用栏目数", "栏目不可用率", "最后更新时间", "最长未更新天数",
+          "隐私泄露数", "结论", "问题"]
 
 
 @pytest.fixture

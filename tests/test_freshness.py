@@ -18,8 +18,10 @@ from probes.freshness import FREEPUBLISH, NO_API_REASON, item_id_for, parse_page
 
 try:
     from probe_harness import ProbeHarness
+    from store_fixtures import latest_content
 except ImportError:  # tests/ became a package
     from tests.probe_harness import ProbeHarness
+    from tests.store_fixtures import latest_content
 
 QUARTER_START = datetime(2023, 7, 1, tzinfo=SHANGHAI)
 BATCHGET = "/cgi-bin/freepublish/batchget"
@@ -114,7 +116,7 @@ def test_freshness_follows_the_truth_through_the_quarter(emulator, demo_config):
                     # Nothing invented: the row and the store keep what the last good round saw.
                     assert row["new_items"] == 0
                     assert row["last_update"] == known_last.get(acct)
-                    latest = h.store.latest_content(acct)
+                    latest = latest_content(h.store, acct)
                     assert (to_local(latest.published_at).isoformat() if latest else None) == known_last.get(acct)
             if point == "2023-07-01T06:30:00":
                 assert "40164" in next(r for r in rows if r["account"] == "bm-yjj")["reason"]
@@ -202,7 +204,7 @@ def test_unauthorized_freepublish_falls_back_to_material(emulator, demo_config):
         row = rows["bm-wlj"]
         assert row["status"] == "unverifiable" and "48001" in row["reason"]
         assert row["last_update"] is None and row["new_items"] == 0
-        assert h.store.latest_content("bm-wlj") is None
+        assert latest_content(h.store, "bm-wlj") is None
 
         # The fallback pages like freepublish: a daily round costs one material call.
         rows = {r["account"]: r for r in await h.round("freshness", local("2023-08-02T06:30:00"))}

@@ -2,8 +2,8 @@
 saying what and where; a full disk or a locked store loses no stored data.
 
 Exit 2 is bad input the user can fix (a period, a path); exit 1 is the machine's
-trouble (a full disk, a locked store). The commands run for real: ``monitor.cli.main``
-in-process, or ``python -m monitor.cli`` in a child process where the test needs a
+trouble (a full disk, a locked store). The commands run for real: ``wxmon.cli.main``
+in-process, or ``python -m wxmon.cli`` in a child process where the test needs a
 mount namespace (a small tmpfs that is full) or a guard against a hang.
 """
 
@@ -23,12 +23,12 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-
-from monitor.cli import main
 from needs import missing
+
 from monitor.errors import BadInput, RuntimeFailure
 from monitor.files import write_output
 from monitor.store import Account, ColumnResult, Store
+from wxmon.cli import main
 
 try:
     from store_fixtures import T0
@@ -74,7 +74,7 @@ def one_line(err: str) -> str:
 
 
 def wxmon(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "monitor.cli", *argv], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "wxmon.cli", *argv], capture_output=True, text=True,
                           timeout=timeout)
 
 
@@ -146,7 +146,7 @@ def test_bad_period_is_exit_2_and_one_line(site: Path, capsys: pytest.CaptureFix
 
 def test_long_but_sane_ranges_still_work(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for period in ("2023-01-01..2023-12-31", "2022-01-01..2024-12-31", "2000Q1", "2099-12", "2099-W53"):
-        code, out, err = run(capsys, "metrics", "--period", period, "--config", str(site), "--json")
+        code, _, err = run(capsys, "metrics", "--period", period, "--config", str(site), "--json")
         assert code == 0, err
 
 
@@ -159,7 +159,7 @@ def test_long_but_sane_ranges_still_work(site: Path, capsys: pytest.CaptureFixtu
 ])
 def test_report_weekly_bad_week(site: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], week: str,
                                 detail: str) -> None:
-    code, out, err = run(capsys, "report", "weekly", "--week", week, "--config", str(site),
+    code, _, err = run(capsys, "report", "weekly", "--week", week, "--config", str(site),
                          "--out", str(tmp_path / "reports"))
     line = one_line(err)
     assert code == 2 and line.startswith(f"wxmon: bad week '{week}'") and detail in line
@@ -201,7 +201,7 @@ def test_bad_output_file(site: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
         target.mkdir()
     elif case == "/dev/full":
         target.symlink_to("/dev/full")
-    code, out, err = run(capsys, *argv, "--config", str(site), "--out", str(target))
+    code, _, err = run(capsys, *argv, "--config", str(site), "--out", str(target))
     line = one_line(err)
     assert code == code_wanted, line
     assert line.startswith(f"wxmon: {target}: cannot write: ") and says in line
@@ -210,13 +210,13 @@ def test_bad_output_file(site: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 def test_bulletin_to_dev_full(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "bulletin", "--period", "2023Q3", "--config", str(site), "--out", "/dev/full")
+    code, _, err = run(capsys, "bulletin", "--period", "2023Q3", "--config", str(site), "--out", "/dev/full")
     assert code == 1 and one_line(err) == "wxmon: /dev/full: cannot write: No space left on device"
     assert Path("/dev/full").is_char_device()
 
 
 def test_report_weekly_out_is_a_file(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "report", "weekly", "--week", "2023-W27", "--config", str(site),
+    code, _, err = run(capsys, "report", "weekly", "--week", "2023-W27", "--config", str(site),
                          "--out", str(site))
     line = one_line(err)
     assert code == 2 and line == f"wxmon: {site / '2023-W27'}: cannot create the directory: Not a directory"
@@ -265,7 +265,7 @@ def test_full_device_is_a_runtime_failure() -> None:
 @pytest.mark.parametrize("argv", [["config", "schema"], ["metrics", "--period", "2023Q3", "--config", "{site}"]])
 def test_full_stdout_is_exit_1_and_one_line(site: Path, argv: list[str]) -> None:
     with open("/dev/full", "w") as full:
-        done = subprocess.run([sys.executable, "-m", "monitor.cli", *[a.format(site=site) for a in argv]],
+        done = subprocess.run([sys.executable, "-m", "wxmon.cli", *[a.format(site=site) for a in argv]],
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert done.returncode == 1
     assert done.stderr == "wxmon: standard output: cannot write: No space left on device\n"
@@ -273,7 +273,7 @@ def test_full_stdout_is_exit_1_and_one_line(site: Path, argv: list[str]) -> None
 
 def test_closed_stdout_pipe_is_quiet(site: Path) -> None:
     """`wxmon ... | head -1`: no traceback, no 'Exception ignored' when the reader goes away."""
-    proc = subprocess.Popen([sys.executable, "-m", "monitor.cli", "config", "schema"], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "wxmon.cli", "config", "schema"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.read(10)
@@ -341,7 +341,7 @@ def test_privacy_scan_default_limit_stops_dev_zero_style_files(tmp_path: Path) -
 
 def test_privacy_scan_reads_a_pipe(tmp_path: Path) -> None:
     """`wxmon privacy scan <(curl ...)`: a pipe is read (with the same bound)."""
-    done = subprocess.run(["bash", "-c", f"{sys.executable} -m monitor.cli privacy scan --json "
+    done = subprocess.run(["bash", "-c", f"{sys.executable} -m wxmon.cli privacy scan --json "
                                          "<(printf '手机13800138000')"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -353,6 +353,7 @@ def test_privacy_scan_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixt
     secret.write_text("13800138000", encoding="utf-8")
     secret.chmod(0)
     import json  # noqa: F401 - what the command imports, imported while the interpreter's files are readable
+
     import probes.privacy  # noqa: F401
     with without_rights():
         code, out, err = run(capsys, "privacy", "scan", str(secret))
@@ -397,7 +398,7 @@ def test_locked_store_is_exit_1_naming_the_store(site: Path, tmp_path: Path, cap
     db = site.parent / "wxmon.db"
     before = db_rows(db)
     with write_locked(db):
-        code, out, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv], "--config", str(site))
+        code, _, err = run(capsys, *[a.format(tmp=tmp_path) for a in argv], "--config", str(site))
     assert code == 1
     assert one_line(err) == f"wxmon: {db}: cannot open the store: database is locked"
     assert db_rows(db) == before
@@ -408,7 +409,7 @@ def test_store_locked_during_a_round(emulator, demo_config, tmp_path: Path, caps
     """Another process takes the write lock after the store was opened: the round's first write
     fails after the busy timeout; exit 1, one line naming the store, nothing lost."""
     import monitor.store.engine as engine
-    from probes.context import ProbeContext
+    from monitor.context import ProbeContext
 
     monkeypatch.setattr(engine, "SQLITE_BUSY_TIMEOUT_MS", 300)
     config = demo_config(emulator)
@@ -423,7 +424,7 @@ def test_store_locked_during_a_round(emulator, demo_config, tmp_path: Path, caps
             return ctx
 
         monkeypatch.setattr(ProbeContext, "open", classmethod(open_then_lose_the_lock))
-        code, out, err = run(capsys, "probe", "columns", "--config", str(config))
+        code, _, err = run(capsys, "probe", "columns", "--config", str(config))
     assert code == 1
     assert one_line(err) == (f"wxmon: {db}: store failed: database is locked "
                              "(another process is writing to it; try again when it is done)")
@@ -467,7 +468,7 @@ def tmpfs_refused() -> str | None:
 
 
 def on_full_disk(disk: Path, argv: list[str], free_kb: int = 0) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """Run ``python -m monitor.cli *argv`` with ``disk`` on a tmpfs that has ``free_kb`` KB left.
+    """Run ``python -m wxmon.cli *argv`` with ``disk`` on a tmpfs that has ``free_kb`` KB left.
 
     The tmpfs lives in a private mount namespace: the host's mounts are untouched and
     ``disk`` itself keeps its files. What the command left on the tmpfs is copied to
@@ -478,7 +479,7 @@ def on_full_disk(disk: Path, argv: list[str], free_kb: int = 0) -> tuple[subproc
         missing(reason)
     saved = Path(tempfile.mkdtemp(prefix=f"{disk.name}-after-", dir=disk.parent))
     done = subprocess.run(["unshare", "-m", "sh", "-c", FILL, "fill", str(disk), str(saved), str(free_kb),
-                           sys.executable, "-m", "monitor.cli", *argv],
+                           sys.executable, "-m", "wxmon.cli", *argv],
                           capture_output=True, text=True, timeout=300)
     assert done.returncode != 97, done.stderr
     return done, saved
@@ -530,7 +531,7 @@ def test_probe_columns_on_a_full_disk(emulator, demo_config, tmp_path: Path, cap
     text = config.read_text(encoding="utf-8")
     config.write_text(text.replace(f"sqlite:///{tmp_path / 'wxmon.db'}", f"sqlite:///{disk / 'wxmon.db'}"),
                       encoding="utf-8")
-    code, out, err = run(capsys, "probe", "columns", "--config", str(config))
+    code, _, err = run(capsys, "probe", "columns", "--config", str(config))
     assert code == 0, err
     before = db_rows(disk / "wxmon.db")
     assert before[1] == 1 and before[2] > 0

@@ -21,16 +21,17 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hostile_server import HostileServer, gzip_bomb, under_memory_meter
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from hostile_server import HostileServer, gzip_bomb, under_memory_meter
 from needs import missing
+
 from monitor.http import PageFetcher
 from monitor.netpolicy import AddressPolicy, embedded_ipv4, is_public
 from probes.columns import judge_page
@@ -91,7 +92,7 @@ def write_config(path: Path, columns: Sequence[tuple[str, str]], *, api_base: st
 
 def run_probe(config: Path, wrap: Sequence[str] = (), timeout_s: float = 120) -> tuple[dict[str, dict[str, Any]], int]:
     """Rows by column path and the probe's peak RSS in KB."""
-    command = [*wrap, sys.executable, "-m", "monitor.cli", "probe", "columns", "--json", "--config", str(config)]
+    command = [*wrap, sys.executable, "-m", "wxmon.cli", "probe", "columns", "--json", "--config", str(config)]
     proc = subprocess.run(under_memory_meter(command), capture_output=True, text=True, cwd=ROOT, timeout=timeout_s)
     figure = json.loads(proc.stderr.strip().splitlines()[-1])
     assert figure["rc"] in (0, 1), proc.stderr[-2000:]
@@ -149,7 +150,8 @@ def test_a_compressed_page_over_the_limit_is_judged_on_what_was_read(server: Hos
     assert cut.truncated and judge_page(cut) == ("ok", "HTTP 200")
     assert cut.text is not None and len(cut.text.encode("utf-8")) <= 2_000_000
     assert "办事指南" in cut.text[-100:]  # cut inside a character: still read as UTF-8, not mojibake
-    assert not whole.truncated and whole.text is not None and whole.text.endswith("此内容因违规无法查看</p></body></html>")
+    assert not whole.truncated and whole.text is not None
+    assert whole.text.endswith("此内容因违规无法查看</p></body></html>")
 
 
 def test_a_slow_endless_body_ends_at_the_timeout_and_a_redirect_loop_at_the_cap(server: HostileServer) -> None:
@@ -230,7 +232,7 @@ def address_in(draw: st.DrawFn, networks: Sequence[str]) -> tuple[Any, Any]:
 @settings(max_examples=400, deadline=None)
 @given(address_in(NON_GLOBAL_V4 + NON_GLOBAL_V6), st.integers(0, 32))
 def test_any_private_address_is_refused_unless_allowed(drawn: tuple[Any, Any], prefix: int) -> None:
-    net, ip = drawn
+    _, ip = drawn
     assert not AddressPolicy().permits(ip)
     mapped = ipaddress.IPv6Address(f"::ffff:{ip}") if ip.version == 4 else None
     if mapped is not None:
@@ -401,7 +403,7 @@ def test_a_name_resolving_to_a_private_address(server: HostileServer, canary: Ho
                                     "metadata.example.gov.cn": "169.254.169.254"})
     columns = {"内网/域名": f"http://intranet.example.gov.cn:{server.port}/hit/intranet",
                "元数据/域名": "http://metadata.example.gov.cn/latest/meta-data/",
-               "跳转/域名": server.url("/redirect?to=http://intranet.example.gov.cn:%d/hit/hop" % server.port)}
+               "跳转/域名": server.url(f"/redirect?to=http://intranet.example.gov.cn:{server.port}/hit/hop")}
     refused = tmp_path / "refused" / "accounts.yaml"
     refused.parent.mkdir()
     write_config(refused, list(columns.items()), api_base=canary.base_url)
@@ -433,10 +435,10 @@ def test_bridge_channel_reaches_only_permitted_addresses(server: HostileServer, 
                    api=False, inquiry={"channel": "bridge", "questions": ["请问？"]})
 
     async def ask(chan: BridgeChannel) -> str:
-        from datetime import datetime, timezone
+        from datetime import datetime
 
         try:
-            await chan.replies_since(acct, "phone-1", datetime(2023, 7, 3, tzinfo=timezone.utc))
+            await chan.replies_since(acct, "phone-1", datetime(2023, 7, 3, tzinfo=UTC))
         except ChannelError as exc:
             return str(exc)
         finally:

@@ -28,7 +28,7 @@ async def streamed(request: web.Request) -> web.StreamResponse:
     for _ in range(int(request.query.get("pieces", "8"))):
         await resp.write(PIECE.encode("utf-8"))
         await asyncio.sleep(0.01)
-    await resp.write("<p>此内容因违规无法查看</p></body></html>".encode("utf-8"))
+    await resp.write("<p>此内容因违规无法查看</p></body></html>".encode())
     await resp.write_eof()
     return resp
 

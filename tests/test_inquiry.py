@@ -16,17 +16,19 @@ from emulator.scenario import demo_secret_env
 from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI, VirtualClock, as_utc
 from monitor.config import Account, Config, load_config
+from monitor.context import ProbeContext
+from monitor.period import week_key_at as window_key
 from monitor.store import Inquiry, Store
 from monitor.workdays import WorkCalendar
 from probes.channels import Channel, ChannelError, channel_for
-from probes.context import ProbeContext
-from probes.inquiry import (PENDING, ChannelSet, poll_inquiries, run_round, send_inquiry, window_key)
+from probes.inquiry import PENDING, ChannelSet, poll_inquiries, run_round, send_inquiry
 
 T = TypeVar("T")
 
 NORMAL, FAST, LATE, NEVER, AUTO_ONLY, NEVER_KW = (
     "jd-binhe", "jb-fabu", "jd-chengdong", "jd-wanghai", "zh-lishui", "bm-wjw")
-QUESTIONS = ["请问居住证续签需要带什么材料？", "社区老年助餐点在哪里，怎么申请？", "小区门口的路灯坏了好几天，能安排维修吗？"]
+QUESTIONS = ["请问居住证续签需要带什么材料？", "社区老年助餐点在哪里，怎么申请？",
+             "小区门口的路灯坏了好几天，能安排维修吗？"]
 
 
 def at(text: str) -> datetime:
@@ -81,9 +83,10 @@ class Bed:
         return asyncio.run(go())
 
     def round(self, when: datetime | None = None) -> list[dict[str, Any]]:
+        """One round's rows as ``wxmon probe inquiry --json`` prints them."""
         if when is not None:
             self.clock.set(when)
-        return self.run(lambda ctx: run_round(ctx, self.config.accounts, 1))
+        return [row.to_json() for row in self.run(lambda ctx: run_round(ctx, self.config.accounts, 1))]
 
     def inquiries(self, account_id: str) -> list[Inquiry]:
         return self.store.inquiries_between(at("2023-01-01T00:00"), at("2024-01-01T00:00"), account_id=account_id)
@@ -134,7 +137,7 @@ def test_five_weeks_of_inquiries_match_the_ground_truth(bed_factory) -> None:
         t = start
         while t <= end:  # a round a day, at 09:00 (Mondays: the week's inquiry goes out)
             bed.clock.set(t)
-            out += await run_round(ctx, bed.config.accounts, 1)
+            out += [row.to_json() for row in await run_round(ctx, bed.config.accounts, 1)]
             t += timedelta(hours=24)
         return out
 
@@ -398,8 +401,8 @@ def test_channel_none_and_errors_are_rows_not_exceptions(bed_factory) -> None:
 
 
 def test_classification_by_time_marker_and_the_accounts_configured_texts(bed_factory) -> None:
-    from probes.inquiry import AutoReplyTexts, classify
     from probes.channels import Reply
+    from probes.inquiry import AutoReplyTexts, classify
 
     bed = bed_factory([NORMAL])
     texts = bed.run(lambda ctx: AutoReplyTexts(ctx).get(bed.account(NORMAL)))

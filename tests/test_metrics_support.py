@@ -9,7 +9,7 @@ from pathlib import Path
 
 from monitor.clock import SHANGHAI, UTC
 from monitor.config import Config, load_config
-from monitor.store import Account, ColumnResult, ContentItem, PrivacyFinding, Store
+from monitor.store import Account, ColumnResult, ContentItem, FollowerDay, PrivacyFinding, Store
 
 # Inspection check instant used by most tests: after the 2023 National Day
 # holiday, when every Q3 deadline has passed except the very last ones.
@@ -76,5 +76,4 @@ class World:
             for i, (kind, at) in enumerate(found))
 
     def follower(self, account: str, day: date, messages: int, answered: int, median: float | None) -> None:
-        self.store.upsert_follower_day(account, day, messages=messages, answered=answered,
-                                       median_reply_minutes=median)
+        self.store.upsert_follower_days([FollowerDay(account, day, messages, answered, median, None)])

@@ -72,7 +72,7 @@ def test_any_text_is_a_period_or_bad_input(text: str) -> None:
         assert line.startswith("bad period '")
         return
     assert isinstance(period, Period)
-    assert FIRST_YEAR <= period.first_day.year and period.last_day.year <= LAST_YEAR
+    assert period.first_day.year >= FIRST_YEAR and period.last_day.year <= LAST_YEAR
     assert period.first_day <= period.last_day and 1 <= period.days <= MAX_RANGE_DAYS
     assert period.start < period.end and period.label_zh
     assert parse_period(period.key) == period

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
 from monitor.clock import SHANGHAI
 from monitor.errors import BadInput
 from monitor.period import ACCEPTED_FORMS, Period, iso_weeks, parse_period
-
-UTC = timezone.utc
 
 
 @pytest.mark.parametrize(

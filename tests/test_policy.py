@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from monitor.policy import (BUILTIN_NAMES, InquiryDeadlineRule, NoUpdateRule, Policy, PolicyError, PolicySpec,
-                            builtin_policies, resolve_policy)
+from monitor.policy import (
+    BUILTIN_NAMES,
+    InquiryDeadlineRule,
+    NoUpdateRule,
+    Policy,
+    PolicyError,
+    PolicySpec,
+    builtin_policies,
+    resolve_policy,
+)
 
 
 def kinds(policy: Policy) -> dict[str, str]:

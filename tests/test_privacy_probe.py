@@ -44,7 +44,8 @@ def local(text: str) -> datetime:
 
 
 class Harness(ProbeHarness):
-    async def day(self, at: datetime, only: list[str] | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    async def day(self, at: datetime, only: list[str] | None = None,
+                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """The daily pair: freshness, then privacy, at the same instant (as `wxmon probe all` does)."""
         return await self.round("freshness", at, only), await self.round("privacy", None, only)
 
@@ -115,8 +116,8 @@ def test_leaks_are_found_masked_and_decoys_are_not(emulator, demo_config, caplog
         # Re-running adds nothing: a plain round reads nothing new; a full re-read finds the same.
         again = await h.round("privacy")
         assert all(r["scanned"] == 0 and r["new_findings"] == 0 for r in again)
-        rescan = await privacy_probe.run_round(h.ctx, [h.config.account(a) for a in sorted(leaking)], None,
-                                               rescan_days=100)
+        rescan = [r.to_json() for r in await privacy_probe.run_round(
+            h.ctx, [h.config.account(a) for a in sorted(leaking)], None, rescan_days=100)]
         assert all(r["scanned"] > 20 and len(r["findings"]) > 0 for r in rescan)
         assert all(r["new_findings"] == 0 for r in rescan)
         assert len(h.findings()) == 3
@@ -149,7 +150,8 @@ def test_getarticle_refused_reads_the_page_without_duplicates(emulator, demo_con
         assert len(via_page) == 2
 
         httpx.delete(f"{emulator.base_url}/_emu/faults", params={"account": "zh-baisha"}, timeout=5)
-        rescan = await privacy_probe.run_round(h.ctx, [h.config.account("zh-baisha")], None, rescan_days=100)
+        rescan = [r.to_json() for r in await privacy_probe.run_round(
+            h.ctx, [h.config.account("zh-baisha")], None, rescan_days=100)]
         assert rescan[0]["status"] == "ok" and len(rescan[0]["findings"]) == 2
         # Via the API the offsets differ (no page around the article); still the same two findings.
         assert rescan[0]["new_findings"] == 0

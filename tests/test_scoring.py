@@ -26,8 +26,16 @@ import pytest
 from monitor.metrics import COLUMNS, compute
 from monitor.period import parse_period
 from monitor.policy import builtin_policies, resolve_policy
-from monitor.scoring import (EXPORT_COLUMNS, SCORE_COLUMNS, UNKNOWN_REASON, format_rate, judge_rule, metrics_table,
-                             pass_rate, score)
+from monitor.scoring import (
+    EXPORT_COLUMNS,
+    SCORE_COLUMNS,
+    UNKNOWN_REASON,
+    format_rate,
+    judge_rule,
+    metrics_table,
+    pass_rate,
+    score,
+)
 from monitor.store import Store
 
 try:

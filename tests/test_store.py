@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,11 +23,38 @@ from monitor.store import (
 from monitor.store.tables import VERSION_TABLE, metadata
 
 try:
-    from store_fixtures import T0, result, sqlite_url, store, store_url, vclock  # noqa: F401 - fixtures
+    from store_fixtures import (
+        T0,
+        column_daily_between,
+        column_events_between,
+        follower_days_between,
+        get_run,
+        latest_content,
+        list_accounts,
+        result,
+        sqlite_url,
+        store,
+        store_url,
+        upsert_follower_day,
+        vclock,
+    )
 except ImportError:  # tests/ became a package
-    from tests.store_fixtures import T0, result, sqlite_url, store, store_url, vclock  # noqa: F401
+    from tests.store_fixtures import (  # noqa: F401
+        T0,
+        column_daily_between,
+        column_events_between,
+        follower_days_between,
+        get_run,
+        latest_content,
+        list_accounts,
+        result,
+        sqlite_url,
+        store,
+        store_url,
+        upsert_follower_day,
+        vclock,
+    )
 
-UTC = timezone.utc
 H = timedelta(hours=1)
 
 
@@ -52,7 +79,7 @@ def test_reopening_is_a_no_op(store_url: str, vclock: clock.VirtualClock) -> Non
     with Store.open(store_url) as first:
         first.upsert_accounts([Account("x", "X")])
     with Store.open(store_url) as second:
-        assert [a.id for a in second.list_accounts()] == ["x"]
+        assert [a.id for a in list_accounts(second)] == ["x"]
         assert second.health().schema_version == "0002"
 
 
@@ -75,7 +102,7 @@ def test_foreign_keys_are_enforced(store: Store) -> None:
 def test_upsert_accounts_inserts_then_updates(store: Store, vclock: clock.VirtualClock) -> None:
     vclock.advance(H)
     store.upsert_accounts([Account("acc-a", "A 街道（新）", "A 街道办事处", "乡镇街道"), Account("acc-c", "C")])
-    by_id = {a.id: a for a in store.list_accounts()}
+    by_id = {a.id: a for a in list_accounts(store)}
     assert sorted(by_id) == ["acc-a", "acc-b", "acc-c"]
     assert by_id["acc-a"].name == "A 街道（新）"
     assert by_id["acc-a"].updated_at == T0 + H
@@ -99,8 +126,8 @@ def test_runs_start_finish_and_list(store: Store, vclock: clock.VirtualClock) ->
     assert [r.id for r in store.last_runs()] == [later.id, run.id]
     assert [r.id for r in store.last_runs("columns")] == [run.id]
     assert store.last_runs(limit=1)[0].id == later.id
-    assert store.get_run(run.id) == done
-    assert_utc(store.get_run(run.id).started_at)
+    assert get_run(store, run.id) == done
+    assert_utc(get_run(store, run.id).started_at)
 
 
 def test_run_validation(store: Store) -> None:
@@ -141,7 +168,7 @@ def test_column_state_transitions_record_only_changes(store: Store) -> None:
     store.apply_column_results([result("error", T0 + 5 * H, failures=3, first_failure_at=T0 + 2 * H)])
     store.apply_column_results([result("ok", T0 + 6 * H)])
 
-    events = store.column_events_between(T0, T0 + 24 * H)
+    events = column_events_between(store, T0, T0 + 24 * H)
     assert [(e.old_status, e.new_status) for e in events] == [
         (None, "ok"),
         ("ok", "failing"),
@@ -191,7 +218,7 @@ def test_daily_rollup_counts_by_status_and_shanghai_day(store: Store) -> None:
             result("error", next_day, elapsed_ms=9999),
         ]
     )
-    rows = {(r.day, r.account_id, r.column_path): r for r in store.column_daily_between(day, day + timedelta(days=1))}
+    rows = {(r.day, r.account_id, r.column_path): r for r in column_daily_between(store, day, day + timedelta(days=1))}
     a = rows[(day, "acc-a", "办事/通知公告")]
     assert (a.checks, a.ok, a.failing, a.broken, a.unverifiable, a.error) == (3, 1, 1, 1, 0, 0)
     assert a.max_elapsed_ms == 3001
@@ -202,7 +229,7 @@ def test_daily_rollup_counts_by_status_and_shanghai_day(store: Store) -> None:
     assert rows[(day, "acc-b", "办事/通知公告")].checks == 1
     assert len(rows) == 4
 
-    only_b = store.column_daily_between(day, day, account_id="acc-b")
+    only_b = column_daily_between(store, day, day, account_id="acc-b")
     assert [(r.account_id, r.checks) for r in only_b] == [("acc-b", 1)]
 
     totals = {(t.account_id, t.column_path): t for t in store.column_totals_between(day, day + timedelta(days=1))}
@@ -302,7 +329,7 @@ def test_of_processes_racing_to_claim_an_inquiry_exactly_one_wins(store: Store, 
                 start.wait()
                 if own.claim_inquiry(q.id, expected_ref=None, claim_ref=f"pending:{i}") is not None:
                     won.append(f"pending:{i}")
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=race, args=(i,)) for i in range(racers)]
@@ -398,12 +425,12 @@ def test_content_items_upsert_latest_between(store: Store, vclock: clock.Virtual
     )
     assert [i.item_id for i in again] == ["a3"] and again[0].first_seen_at == T0 + day
 
-    latest = store.latest_content("acc-a")
+    latest = latest_content(store, "acc-a")
     assert latest is not None and latest.item_id == "a3"
-    before = store.latest_content("acc-a", before=T0)
+    before = latest_content(store, "acc-a", before=T0)
     assert before is not None and before.title == "通知二（更正）" and before.first_seen_at == T0
-    assert store.latest_content("acc-b") is None  # no publication time known
-    assert store.latest_content("nobody") is None
+    assert latest_content(store, "acc-b") is None  # no publication time known
+    assert latest_content(store, "nobody") is None
 
     between = store.content_between(T0 - 15 * day, T0 + day)
     assert [(i.source, i.item_id) for i in between] == [("freepublish", "a1"), ("freepublish", "a2"),
@@ -449,17 +476,62 @@ def test_privacy_findings_idempotent_and_masked_only(store: Store, vclock: clock
 
 def test_follower_days(store: Store, vclock: clock.VirtualClock) -> None:
     d = date(2023, 7, 3)
-    got = store.upsert_follower_day("acc-a", d, messages=10, answered=7, median_reply_minutes=12.5,
+    got = upsert_follower_day(store, "acc-a", d, messages=10, answered=7, median_reply_minutes=12.5,
                                     p90_reply_minutes=300.0)
     assert (got.messages, got.answered, got.median_reply_minutes, got.updated_at) == (10, 7, 12.5, T0)
     vclock.advance(H)
-    replaced = store.upsert_follower_day("acc-a", d, messages=11, answered=9)  # recomputed day replaces
+    replaced = upsert_follower_day(store, "acc-a", d, messages=11, answered=9)  # recomputed day replaces
     assert (replaced.messages, replaced.answered, replaced.median_reply_minutes) == (11, 9, None)
     store.upsert_follower_days([FollowerDay("acc-b", d + timedelta(days=1), 3, 0, None, None)])
-    assert [(f.account_id, f.day) for f in store.follower_days_between(d, d + timedelta(days=1))] == [
+    assert [(f.account_id, f.day) for f in follower_days_between(store, d, d + timedelta(days=1))] == [
         ("acc-a", d), ("acc-b", d + timedelta(days=1)),
     ]
-    assert [f.account_id for f in store.follower_days_between(d, d, account_id="acc-b")] == []
+    assert [f.account_id for f in follower_days_between(store, d, d, account_id="acc-b")] == []
+
+
+# ---------------------------------------------------- reads for period metrics
+
+
+def test_period_reads_for_metrics(store: Store) -> None:
+    """What monitor.metrics reads: column-major inquiry times, per-account publication
+    spans and follower rollups, the same on both backends."""
+    sent, _ = store.create_inquiry("acc-a", "w1", channel="emulator", question="q")
+    store.update_inquiry(sent.id, state="sent", sent_at=T0 + H, auto_reply_at=T0 + 2 * H)
+    store.create_inquiry("acc-b", "w1", channel="emulator", question="q", created_at=T0 + 48 * H)  # not sent
+    times = store.inquiry_times_between(T0, T0 + 24 * H)
+    assert (times.account_id, times.state, times.sent_at, times.deadline_at, times.auto_reply_at,
+            times.human_reply_at) == (("acc-a",), ("sent",), (T0 + H,), (None,), (T0 + 2 * H,), (None,))
+    assert store.inquiry_times_between(T0 + 48 * H, T0 + 49 * H).account_id == ("acc-b",)  # by creation time
+    assert store.inquiry_times_between(T0 + 100 * H, T0 + 101 * H).state == ()
+
+    day = timedelta(days=1)
+    store.upsert_content_items(
+        [ContentItem("acc-a", "freepublish", f"a{k}", published_at=T0 + k * day) for k in (0, 1, 4)]
+        + [ContentItem("acc-b", "freepublish", "b0", published_at=T0 - day),
+           ContentItem("acc-b", "freepublish", "b1", published_at=T0 + day),
+           ContentItem("acc-b", "page", "p", published_at=None)]
+    )
+    spans = {s.account_id: s for s in store.publication_spans(T0, T0 + 10 * day)}
+    assert sorted(spans) == ["acc-a", "acc-b"]
+    a = spans["acc-a"]
+    assert a.first_s == pytest.approx(T0.timestamp(), abs=0.01)
+    assert a.last_s == pytest.approx((T0 + 4 * day).timestamp(), abs=0.01)
+    assert a.max_gap_s == pytest.approx(3 * 86400, abs=0.01)
+    assert spans["acc-b"].max_gap_s is None  # one publication in the range (b0 is before it)
+    assert store.publication_spans(T0 + 20 * day, T0 + 30 * day) == []
+
+    d = date(2023, 7, 3)
+    store.upsert_follower_days([
+        FollowerDay("acc-a", d, 10, 7, 12.5, None),
+        FollowerDay("acc-a", d + timedelta(days=1), 4, 0, None, None),
+        FollowerDay("acc-b", d, 3, 3, None, None),
+        FollowerDay("acc-b", d + timedelta(days=5), 9, 9, 1.0, None),
+    ])
+    totals = {t.account_id: (t.messages, t.answered) for t in store.follower_totals_between(d, d + timedelta(days=1))}
+    assert totals == {"acc-a": (14, 7), "acc-b": (3, 3)}
+    medians = store.follower_medians_between(d, d + timedelta(days=1))
+    assert (medians.account_id, medians.answered, medians.median_reply_minutes) == (("acc-a",), (7,), (12.5,))
+    assert store.follower_medians_between(d + timedelta(days=9), d + timedelta(days=9)).account_id == ()
 
 
 # ------------------------------------------------------------------ reports
@@ -491,12 +563,11 @@ def test_reports_are_sent_once(store: Store, vclock: clock.VirtualClock) -> None
 
 
 def test_transaction_groups_calls_all_or_nothing(store: Store) -> None:
-    with pytest.raises(RuntimeError):
-        with store.transaction():
-            run = store.start_run("columns")
-            store.apply_column_results([result("ok", T0)], run_id=run.id)
-            assert len(store.get_column_states()) == 1  # visible inside
-            raise RuntimeError("crash in the middle")
+    with pytest.raises(RuntimeError), store.transaction():
+        run = store.start_run("columns")
+        store.apply_column_results([result("ok", T0)], run_id=run.id)
+        assert len(store.get_column_states()) == 1  # visible inside
+        raise RuntimeError("crash in the middle")
     assert store.last_runs() == [] and store.get_column_states() == []
     with store.transaction():
         run = store.start_run("columns")
@@ -521,7 +592,7 @@ def test_concurrent_writers(store_url: str, vclock: clock.VirtualClock) -> None:
                         [result(status, T0 + n * H, account=account, path=f"m{j}") for j in range(50)]
                     )
                     s.inquiries_between(T0, T0 + H)  # a reader in between
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(a,)) for a in ("w1", "w2")]
@@ -533,7 +604,7 @@ def test_concurrent_writers(store_url: str, vclock: clock.VirtualClock) -> None:
     with Store.open(store_url) as s:
         totals = s.column_totals_between(date(2023, 7, 1), date(2023, 7, 31))
         assert len(totals) == 100 and {t.checks for t in totals} == {15}
-        assert len(s.column_events_between(T0, T0 + 100 * H)) == 100 * 15
+        assert len(column_events_between(s, T0, T0 + 100 * H)) == 100 * 15
 
 
 # ------------------------------------------------------------------- health

@@ -17,9 +17,9 @@ import pytest
 from monitor.store import Store
 
 try:
-    from store_fixtures import CRASH_BATCH, crash_status, sqlite_url
+    from store_fixtures import CRASH_BATCH, column_events_between, crash_status, sqlite_url
 except ImportError:  # tests/ became a package
-    from tests.store_fixtures import CRASH_BATCH, crash_status, sqlite_url
+    from tests.store_fixtures import CRASH_BATCH, column_events_between, crash_status, sqlite_url
 
 TESTS_DIR = Path(__file__).resolve().parent
 REPO = TESTS_DIR.parent
@@ -59,7 +59,7 @@ def _check_consistent(path: Path) -> int:
         # ... every run has all its rows (each run flips every column) ...
         assert counts["column_state"] == CRASH_BATCH
         assert counts["column_events"] == CRASH_BATCH * runs
-        events = store.column_events_between(listed[-1].started_at, listed[0].started_at.replace(year=2100))
+        events = column_events_between(store, listed[-1].started_at, listed[0].started_at.replace(year=2100))
         per_run: dict[int | None, int] = {}
         for e in events:
             per_run[e.run_id] = per_run.get(e.run_id, 0) + 1

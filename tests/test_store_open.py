@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -11,17 +11,15 @@ import sqlalchemy as sa
 
 from monitor import clock
 from monitor.errors import BadInput
-from monitor.store import ColumnResult, Store, StoreUnavailable
-from monitor.store import migrate
+from monitor.store import ColumnResult, FollowerDay, Store, StoreUnavailable, migrate
 from monitor.store.engine import WRITE_OPTION, make_engine, parse_url
 from monitor.store.tables import VERSION_TABLE, accounts, column_daily, column_state, inquiries
 
 try:
-    from store_fixtures import T0, postgres_schema, sqlite_url, store_url, vclock  # noqa: F401 - fixtures
+    from store_fixtures import T0, list_accounts, postgres_schema, sqlite_url, store_url, vclock
 except ImportError:  # tests/ became a package
-    from tests.store_fixtures import T0, postgres_schema, sqlite_url, store_url, vclock  # noqa: F401
+    from tests.store_fixtures import T0, list_accounts, postgres_schema, sqlite_url, store_url, vclock  # noqa: F401
 
-UTC = timezone.utc
 
 
 def _upgrade_to(url: str, revision: str) -> None:
@@ -67,7 +65,7 @@ def test_upgrade_from_0001_in_place_keeps_data(store_url: str, vclock: clock.Vir
     with Store.open(store_url) as store:
         health = store.health()
         assert health.schema_version == "0002" and health.ok
-        assert [a.name for a in store.list_accounts()] == ["A 街道"]
+        assert [a.name for a in list_accounts(store)] == ["A 街道"]
         (state,) = store.get_column_states()
         assert (state.status, state.consecutive_failures, state.first_failure_at) == ("broken", 3, T0)
         (totals,) = store.column_totals_between(date(2023, 7, 3), date(2023, 7, 3))
@@ -77,7 +75,7 @@ def test_upgrade_from_0001_in_place_keeps_data(store_url: str, vclock: clock.Vir
         _, created = store.create_inquiry("acc-a", "2023-W27", channel="manual", question="q")
         assert not created  # the unique key survived the upgrade
         # The 0002 table works, and an old row keeps working with new writes.
-        store.upsert_follower_day("acc-a", date(2023, 7, 3), messages=4, answered=4, median_reply_minutes=3.0)
+        store.upsert_follower_days([FollowerDay("acc-a", date(2023, 7, 3), 4, 4, 3.0, None)])
         store.apply_column_results([ColumnResult("acc-a", "办事/通知", "ok", T0.replace(hour=2))])
         (state,) = store.get_column_states()
         assert state.status == "ok" and state.id == column_id

@@ -13,15 +13,15 @@ import pytest
 from emulator.scenario import load_scenario
 from monitor.clock import SHANGHAI, UTC, VirtualClock
 from monitor.config import load_config
-from monitor.runner import run_probe
+from monitor.context import ProbeContext
 from monitor.store import Account, ColumnResult, Store
 from monitor.store.writer import ProcessWriter, WriterFailed
-from probes.context import ProbeContext
+from wxmon.runner import run_probe
 
 try:
-    from store_fixtures import postgres_schema
+    from store_fixtures import column_daily_between, postgres_schema
 except ImportError:  # tests/ became a package
-    from tests.store_fixtures import postgres_schema
+    from tests.store_fixtures import column_daily_between, postgres_schema
 
 AT = datetime(2023, 9, 30, 10, 0, tzinfo=SHANGHAI)
 
@@ -41,7 +41,7 @@ def run_columns(config_path, clock, store_writer: str, rounds: int = 2):
                 return ({(s.account_id, s.column_path): (s.status, s.reason, s.consecutive_failures, s.type, s.target)
                          for s in store.get_column_states()},
                         sorted((d.account_id, d.column_path, d.checks, d.ok, d.failing, d.broken, d.error)
-                               for d in store.column_daily_between(AT.date(), AT.date())),
+                               for d in column_daily_between(store, AT.date(), AT.date())),
                         writer)
             finally:
                 await ctx.aclose()
@@ -104,7 +104,7 @@ def test_a_writer_process_that_dies_is_an_error_not_a_hang(store_url):
         try:
             os.kill(writer._proc.pid, signal.SIGKILL)
             writer._proc.wait(timeout=10)
-            with pytest.raises(WriterFailed, match="gone|died"):
+            with pytest.raises(WriterFailed, match=r"gone|died"):
                 await writer.submit([result("m/1")], None)
                 await writer.drain()
             assert not writer.alive

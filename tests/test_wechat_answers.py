@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -25,7 +25,7 @@ from probes.freshness import FREEPUBLISH, MATERIAL, parse_page
 from probes.inquiry import autoreply_texts
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-SEEN = datetime(2023, 8, 1, tzinfo=timezone.utc)
+SEEN = datetime(2023, 8, 1, tzinfo=UTC)
 
 # -- arbitrary JSON ------------------------------------------------------------------------------
 
@@ -132,7 +132,6 @@ autoreplies = optional(is_autoreply_open=st.sampled_from([0, 1]), add_friend_aut
                                                                      max_size=3)))
 articles = optional(news_item=st.lists(optional(title=texts, url=texts, content=texts, is_deleted=st.booleans()),
                                        max_size=3))
-api_menus = optional(menu=optional(button=st.lists(leaves | groups, max_size=3)))
 quotas = optional(quota=optional(daily_limit=st.integers(0, 10 ** 6), used=st.integers(0, 10 ** 6),
                                  remain=st.integers(0, 10 ** 6)))
 
@@ -147,7 +146,6 @@ PARSERS: dict[str, tuple[Any, st.SearchStrategy[Any], Callable[[Any], Any]]] = {
     "token": (A.TokenAnswer, tokens, lambda raw: A.check(A.TokenAnswer, raw)),
     "autoreply": (A.AutoReply, autoreplies, lambda raw: autoreply_texts(A.check(A.AutoReply, raw))),
     "article": (A.Article, articles, lambda raw: A.check(A.Article, raw)),
-    "menu": (A.ApiMenu, api_menus, lambda raw: A.check(A.ApiMenu, raw)),
     "quota": (A.QuotaAnswer, quotas, lambda raw: A.check(A.QuotaAnswer, raw)),
 }
 

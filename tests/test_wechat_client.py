@@ -279,7 +279,8 @@ def test_msg_records_page_through_windows(emulator):
 
     records = run(go())
     texts = [r["text"] for r in records if r["opercode"] == 2003]
-    assert sorted(t for t in texts if t.startswith("咨询")) == sorted(f"咨询{d}-{i}" for d in range(3) for i in range(4))
+    expected = sorted(f"咨询{d}-{i}" for d in range(3) for i in range(4))
+    assert sorted(t for t in texts if t.startswith("咨询")) == expected
 
 
 def test_custom_send_respects_the_48_hour_window(emulator):

@@ -17,7 +17,7 @@ import sys
 import threading
 import zlib
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +67,7 @@ class HostileAPI:
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
 
-    def start(self) -> "HostileAPI":
+    def start(self) -> HostileAPI:
         ready = threading.Event()
 
         def serve() -> None:
@@ -282,7 +282,7 @@ def test_msgrecord_paging_that_does_not_advance_is_malformed_not_an_endless_loop
     record = {"openid": "o1", "opercode": 2003, "time": 1690848000, "text": "你好", "worker": ""}
     hostile.routes["customservice/msgrecord/getmsglist"] = answer(
         {"recordlist": [record] * 10000, "number": 10000, "msgid": 1})
-    start = datetime(2023, 8, 1, tzinfo=timezone.utc)
+    start = datetime(2023, 8, 1, tzinfo=UTC)
     with pytest.raises(E.MalformedAnswer):
         call(hostile, lambda client: client.msg_records(start, start.replace(hour=12)))
     hostile.routes["customservice/msgrecord/getmsglist"] = answer(
@@ -353,7 +353,7 @@ accounts:
      appid: {APPID}, secret_env: WXMON_TEST_HOSTILE_SECRET}}
 """, encoding="utf-8")
     env = {**os.environ, "WXMON_TEST_HOSTILE_SECRET": SECRET}
-    proc = subprocess.run(under_memory_meter([sys.executable, "-m", "monitor.cli", "probe", kind, "--json", "--config",
+    proc = subprocess.run(under_memory_meter([sys.executable, "-m", "wxmon.cli", "probe", kind, "--json", "--config",
                                     str(config)]), capture_output=True, text=True, env=env, timeout=120)
     measured = json.loads(proc.stderr.strip().splitlines()[-1])
     assert measured["rc"] == 0, proc.stderr

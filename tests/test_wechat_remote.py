@@ -16,13 +16,13 @@ import pytest
 from emulator.scenario import load_scenario
 from monitor.clock import SHANGHAI, VirtualClock
 from monitor.config import load_config
-from monitor.runner import run_probe
+from monitor.context import ProbeContext
 from monitor.store import Store
 from monitor.wechat import QuotaBook
 from monitor.wechat import answers as A
 from monitor.wechat import errors as E
 from monitor.wechat.remote import RemoteAPI, RemoteUnavailable
-from probes.context import ProbeContext
+from wxmon.runner import run_probe
 
 try:
     from test_wechat_client import FAST_RETRY, RequestCounter, fault, make_api
@@ -188,8 +188,9 @@ def columns_rounds(server, config_path, api_helper: str, hours, on_round=None):
                     if on_round is not None:
                         await on_round(ctx)
                     (result,) = await round_
+                    rows = [row.to_json() for row in result.rows]
                     out.append(sorted((r["account"], r["column"], r["status"], r["reason"],
-                                       (r["target"] or "").replace(server.base_url, "")) for r in result.rows))
+                                       (r["target"] or "").replace(server.base_url, "")) for r in rows))
                 helper = ctx._remote_api
             finally:
                 await ctx.aclose()

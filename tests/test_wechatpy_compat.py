@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
+from wechatpy_compat_support import point_at, wechatpy_client
 
 from monitor.clock import SHANGHAI
-from monitor.wechat.compat import point_at, wechatpy_client
 
 
 def plain_client(server, acct, **kwargs) -> WeChatClient:
@@ -69,9 +70,15 @@ def test_our_stable_token_client_never_calls_token(emulator):
     plain = plain_client(emulator, acct, auto_retry=False)
     plain.fetch_access_token()
     ours = wechatpy_client(emulator.base_url, acct.appid, acct.secret)
-    ours.menu.get_menu_info()
+    paths: list[str] = []  # every request our client made, as the emulator received it
+    ours._http.hooks["response"].append(lambda response, *args, **kwargs: paths.append(urlsplit(response.url).path))
+    assert ours.menu.get_menu_info()["is_menu_open"] == 1
+    ours.fetch_access_token()  # an explicit refresh too
+    assert "/cgi-bin/token" not in paths
+    assert paths.count("/cgi-bin/stable_token") == 2 and "/cgi-bin/get_current_selfmenu_info" in paths
+    # What a token call would do: invalidate the account's own server's token once the grace period is over.
     emulator.clock.advance(timedelta(seconds=400))
-    plain.menu.get_menu_info()  # the account's own server is unaffected by us
+    assert plain.menu.get_menu_info()["is_menu_open"] == 1  # raises 40001 if we had called token
 
 
 def test_api_menu_and_no_menu(emulator):

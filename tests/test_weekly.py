@@ -18,11 +18,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from dashboards.export import csv_bytes
-from dashboards.weekly import WeeklyReport, build_weekly_report, send_weekly
+from dashboards.weekly import WeeklyReport, build_weekly_report
 from monitor.config import load_config
 from monitor.errors import BadInput
 from monitor.scoring import format_rate, pass_rate
 from monitor.store import Store
+from wxmon.reports import send_weekly
 
 try:
     from dashboard_frames import bulletin_frame, inquiries_for, weekly_frames

@@ -12,9 +12,22 @@ Nothing else in wxmon parses accounts.yaml::
 
 from monitor.config.cron import CronError, cron_trigger
 from monitor.config.loader import check_file, format_path, json_schema, load_config
-from monitor.config.models import (Account, BridgeChannel, CalendarExtras, Channels, Checks, Config, Contact,
-                                   DeclaredColumn, EmulatorChannel, Inquiry, Schedules, Smtp, Supervisor,
-                                   Wechat)
+from monitor.config.models import (
+                                   Account,
+                                   BridgeChannel,
+                                   CalendarExtras,
+                                   Channels,
+                                   Checks,
+                                   Config,
+                                   Contact,
+                                   DeclaredColumn,
+                                   EmulatorChannel,
+                                   Inquiry,
+                                   Schedules,
+                                   Smtp,
+                                   Supervisor,
+                                   Wechat,
+)
 
 __all__ = [
     "Account", "BridgeChannel", "CalendarExtras", "Channels", "Checks", "Config", "Contact", "CronError",

@@ -14,8 +14,18 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from monitor.config.models import (PATTERN_MESSAGES, Account, Channels, Config, ConfigParts, FieldPath,
-                                   Problem, Smtp, cross_problems, env_problems)
+from monitor.config.models import (
+    PATTERN_MESSAGES,
+    Account,
+    Channels,
+    Config,
+    ConfigParts,
+    FieldPath,
+    Problem,
+    Smtp,
+    cross_problems,
+    env_problems,
+)
 from monitor.config.yamlsource import MAX_PROBLEMS, Source, SourceError, read_yaml
 from monitor.errors import BadInput
 from monitor.policy import NAME_PATTERN, PolicySpec, pydantic_message
@@ -74,7 +84,7 @@ def _load(path: Path, check_env: bool, environ: Mapping[str, str] | None) -> tup
     try:
         config = Config.model_validate(data, context={"config_dir": path.parent})
     except ValidationError as exc:
-        errors = exc
+        errors: ValidationError | None = exc
         if exc.error_count() > MAX_PROBLEMS:
             # Listing millions of errors takes gigabytes (a hostile or broken generated file):
             # list those of the first items of every list and mapping, and say there are more.
@@ -205,10 +215,8 @@ def _clean_loc(loc: tuple[Any, ...], data: Any) -> FieldPath:
     for n, el in enumerate(loc):
         if lost:
             out.append(el)
-        elif isinstance(node, dict) and el in node:
-            node = node[el]
-            out.append(el)
-        elif isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node):
+        elif (isinstance(node, dict) and el in node) or (
+                isinstance(node, list) and isinstance(el, int) and 0 <= el < len(node)):
             node = node[el]
             out.append(el)
         elif n < len(loc) - 1 and isinstance(el, str):

@@ -20,13 +20,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo,
-                      model_validator)
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
 from monitor.config.cron import CronError, cron_trigger
 from monitor.errors import BadInput
-from monitor.policy import (BUILTIN_NAMES, NAME_PATTERN, Policy, PolicyError, PolicySpec,
-                            problems_error, resolve_policy)
+from monitor.policy import BUILTIN_NAMES, NAME_PATTERN, Policy, PolicyError, PolicySpec, problems_error, resolve_policy
 
 if TYPE_CHECKING:
     from monitor.workdays import WorkCalendar
@@ -91,7 +89,7 @@ def _http_url(value: str) -> str:
             or _CONTROL.search(value)):
         raise ValueError("must be an http:// or https:// URL with a host")
     try:
-        parts.port
+        _ = parts.port  # read for its check: urlsplit raises ValueError on a bad port only here
     except ValueError:
         raise ValueError("has a bad port") from None
     return value
@@ -471,7 +469,7 @@ class Config(_Model):
 
     def secret_env_names(self) -> list[str]:
         """Every environment variable this file names as holding a secret (to keep them out of logs)."""
-        names = [a.secret_env for a in self.accounts if a.secret_env]
+        names: list[str | None] = [a.secret_env for a in self.accounts if a.secret_env]
         names.append(self.channels.bridge.token_env)
         if self.smtp is not None:
             names.append(self.smtp.password_env)

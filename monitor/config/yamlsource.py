@@ -19,7 +19,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 from yaml.composer import ComposerError
@@ -61,6 +61,13 @@ class SourceError(Exception):
         super().__init__(f"{line}: {message}")
 
 
+class _Mark(Protocol):
+    """A position in the file: ``yaml.error.Mark``, or libyaml's ``yaml._yaml.Mark``."""
+
+    @property
+    def line(self) -> int: ...  # 0-based
+
+
 class _Lines:
     """1-based line of a mark, clamped to the file's lines (an error at the end of the file is
     on its last line). YAML's count is the editor's: the text has no line breaks but LF and CRLF."""
@@ -68,7 +75,7 @@ class _Lines:
     def __init__(self, text: str) -> None:
         self.last = max(1, text.count("\n") + (0 if text.endswith("\n") else 1))
 
-    def of(self, mark: Any) -> int:
+    def of(self, mark: _Mark) -> int:
         return min(mark.line + 1, self.last)
 
     def clamp(self, line: int) -> int:
@@ -123,8 +130,10 @@ class _Composer:
         if isinstance(event, yaml.ScalarEvent):
             if tag is None or tag == "!":
                 tag = self.resolve(yaml.ScalarNode, event.value, event.implicit)
-            # No end mark: nothing reads it, and it is a third of a node's memory.
-            scalar = yaml.ScalarNode(tag, event.value, event.start_mark, None, style=event.style)
+            # No end mark: nothing reads it, and it is a third of a node's memory. The stubs type a
+            # node's mark as yaml.error.Mark only; libyaml's events carry a yaml._yaml.Mark.
+            scalar = yaml.ScalarNode(tag, event.value, event.start_mark, None,  # type: ignore[arg-type]
+                                     style=event.style)
             if anchor is not None:
                 self._anchors[anchor] = (scalar, 1, 0)
             return scalar
@@ -180,7 +189,7 @@ _Base: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _C_READER = _Base is not yaml.SafeLoader  # libyaml reports a bad character's offset in UTF-8 bytes
 
 
-class _Loader(_Composer, _Base):  # type: ignore[misc, valid-type]
+class _Loader(_Composer, _Base):  # type: ignore[misc]
     """Safe loader without implicit timestamps: dates stay strings and pydantic
     parses them, so '2027-02-30' is a located field error, not a crash."""
 
@@ -319,7 +328,7 @@ class _Builder:
     """Constructs the data from the node tree and records, in the same pass, the
     line of every field path and the duplicate keys."""
 
-    def __init__(self, loader: Any, lines: _Lines) -> None:
+    def __init__(self, loader: _Loader, lines: _Lines) -> None:
         self.loader = loader
         self.line_of = lines.of
         self.lines: dict[FieldPath, int] = {(): 1}
@@ -379,6 +388,7 @@ class _Builder:
         try:
             if isinstance(node, yaml.SequenceNode):
                 return [self.build(item, (*path, i), None, merged) for i, item in enumerate(node.value)]
+            assert isinstance(node, yaml.MappingNode)  # the composer makes scalars, sequences and mappings only
             return self._mapping(node, path, line, merged)
         finally:
             self._active.discard(id(node))

@@ -3,7 +3,9 @@
     from monitor.store import Store, ColumnResult
     store = Store.open("sqlite:////var/lib/wxmon/wxmon.db")
 
-Records in and out are frozen dataclasses; datetimes are aware UTC.
+Records in and out are frozen dataclasses; datetimes are aware UTC. The
+store is one class written in parts (see ``store.py``); what SQLite and
+PostgreSQL do differently lives in ``dialect.py``, ``sqlite.py`` and ``postgres.py``.
 """
 
 from monitor.store.records import (
@@ -24,10 +26,14 @@ from monitor.store.records import (
     ColumnTotals,
     ContentItem,
     FollowerDay,
+    FollowerMedians,
+    FollowerTotals,
     Inquiry,
     InquiryReply,
+    InquiryTimes,
     PrivacyFinding,
     ProbeRun,
+    PublicationSpan,
     ReportSent,
     StoreHealth,
 )
@@ -52,11 +58,15 @@ __all__ = [
     "ColumnTotals",
     "ContentItem",
     "FollowerDay",
+    "FollowerMedians",
+    "FollowerTotals",
     "Inquiry",
     "InquiryReply",
+    "InquiryTimes",
     "NotFound",
     "PrivacyFinding",
     "ProbeRun",
+    "PublicationSpan",
     "ReportSent",
     "Store",
     "StoreHealth",

@@ -1,16 +1,16 @@
-"""Engine creation: URL normalisation, SQLite pragmas and transaction control."""
+"""Engines: URL parsing, and creating an engine with its backend's settings."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import event
 from sqlalchemy.engine import URL, Engine
 
 from monitor.errors import BadInput
+from monitor.store.dialect import BACKENDS, dialect_for
 
+# Read by the SQLite dialect on every new connection (tests shorten it).
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # Execution option that marks a connection as a writer (BEGIN IMMEDIATE on SQLite).
 WRITE_OPTION = "wxmon_write"
@@ -25,17 +25,14 @@ def parse_url(url: str | Path) -> URL:
         return sa.engine.URL.create("sqlite", database=str(Path(text).expanduser().absolute()))
     try:
         parsed = sa.engine.make_url(text)
-    except Exception as exc:  # noqa: BLE001 - any parse problem is bad input
+    except Exception as exc:
         raise BadInput(f"store: cannot parse store URL {text!r}: {exc}") from None
-    if parsed.drivername == "postgresql":
-        # psycopg 3 is the driver wxmon ships with (psycopg2 is not a dependency).
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.get_backend_name() not in ("sqlite", "postgresql"):
+    if parsed.get_backend_name() not in BACKENDS:
         raise BadInput(
             f"store: unsupported database {parsed.get_backend_name()!r} in "
             f"{display_url(parsed)}; use sqlite:///PATH or postgresql+psycopg://..."
         )
-    return parsed
+    return dialect_for(parsed).normalise_url(parsed)
 
 
 def display_url(url: URL) -> str:
@@ -43,49 +40,9 @@ def display_url(url: URL) -> str:
 
 
 def sqlite_path(url: URL) -> Path | None:
-    """The database file of a SQLite URL (None for in-memory databases)."""
-    if url.get_backend_name() != "sqlite":
-        return None
-    database = url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return None
-    return Path(database)
+    """The database file of the URL (None: a server, or an in-memory SQLite database)."""
+    return dialect_for(url).database_file(url)
 
 
 def make_engine(url: URL) -> Engine:
-    backend = url.get_backend_name()
-    kwargs: dict[str, Any] = {}
-    if backend == "sqlite":
-        # The pool hands a connection to one thread at a time.
-        kwargs["connect_args"] = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
-    else:
-        kwargs["pool_pre_ping"] = True
-    engine = sa.create_engine(url, **kwargs)
-    if backend == "sqlite":
-        _install_sqlite_hooks(engine)
-    return engine
-
-
-def _install_sqlite_hooks(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Take BEGIN away from the sqlite3 module so that SQLAlchemy's transaction
-        # is the database's transaction (and writers can BEGIN IMMEDIATE).
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        try:
-            cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-        finally:
-            cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: sa.Connection) -> None:
-        # A writer takes the write lock up front: a deferred transaction that reads
-        # and then writes can fail with SQLITE_BUSY instead of waiting.
-        if connection.get_execution_options().get(WRITE_OPTION):
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-        else:
-            connection.exec_driver_sql("BEGIN")
+    return dialect_for(url).create_engine(url)

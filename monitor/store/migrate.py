@@ -1,7 +1,8 @@
 """Schema versions: Alembic, driven from code (no alembic.ini needed).
 
 The revisions live in ``monitor/store/migrations/versions`` and ship inside the
-package; the version is kept in the ``wxmon_version`` table.
+package; the version is kept in the ``wxmon_version`` table. Concurrent
+upgrades are serialised by ``Dialect.lock_for_migration`` (``Store.open``).
 """
 
 from __future__ import annotations
@@ -17,8 +18,6 @@ from alembic.script import ScriptDirectory
 from monitor.store.tables import VERSION_TABLE
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-# Any constant will do: it serialises concurrent upgrades of one PostgreSQL database.
-_PG_LOCK_KEY = 0x77786D6F6E  # "wxmon"
 
 
 def alembic_config() -> Config:
@@ -45,12 +44,6 @@ def known_revisions() -> list[str]:
 def current_revision(connection: sa.Connection) -> str | None:
     context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
     return context.get_current_revision()
-
-
-def lock_for_migration(connection: sa.Connection) -> None:
-    """Serialise upgrades (SQLite: the writer's BEGIN IMMEDIATE already does)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
 
 
 def upgrade(connection: sa.Connection, revision: str = "head") -> None:

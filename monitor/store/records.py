@@ -225,3 +225,48 @@ class StoreHealth:
     @property
     def ok(self) -> bool:
         return self.schema_version == self.head_version and self.integrity in (None, "ok")
+
+
+# Reads for period metrics. Per-item results come column-major (one tuple per field,
+# one entry per item): 130,000 inquiries a quarter as records cost seconds; as
+# columns they go straight into a DataFrame.
+
+
+@dataclass(frozen=True, slots=True)
+class InquiryTimes:
+    """The inquiries sent in a period (column-major): what their outcome depends on."""
+
+    account_id: tuple[str, ...]
+    state: tuple[str, ...]
+    sent_at: tuple[datetime | None, ...]
+    deadline_at: tuple[datetime | None, ...]
+    auto_reply_at: tuple[datetime | None, ...]
+    human_reply_at: tuple[datetime | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationSpan:
+    """One account's publications in a period, in seconds since the Unix epoch."""
+
+    account_id: str
+    first_s: float  # the first publication
+    last_s: float  # the last one
+    max_gap_s: float | None  # the widest gap between two consecutive ones (None: only one)
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerTotals:
+    """One account's follower-conversation counts summed over a range of days."""
+
+    account_id: str
+    messages: int
+    answered: int
+
+
+@dataclass(frozen=True, slots=True)
+class FollowerMedians:
+    """Days with answered messages and a median reply time (column-major)."""
+
+    account_id: tuple[str, ...]
+    answered: tuple[int, ...]
+    median_reply_minutes: tuple[float, ...]

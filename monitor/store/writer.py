@@ -16,14 +16,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import operator
+import subprocess
 import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from monitor.errors import WxmonError
 from monitor.helper_process import ignore_stop_signals, spawn_helper, stop_helper
+from monitor.store.core import first_line
 from monitor.store.records import ColumnResult
+
+if TYPE_CHECKING:
+    from monitor.store.store import Store
 
 PROCESS_WRITER_MIN_ACCOUNTS = 2000  # below this a round is too short to repay starting a process
 
@@ -43,7 +48,7 @@ class ColumnWriter(Protocol):
 class ThreadWriter:
     """Writes in the event loop's default executor; the round waits for each batch."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
 
     async def submit(self, batch: Sequence[ColumnResult], run_id: int | None) -> None:
@@ -65,11 +70,11 @@ class ProcessWriter:
 
     def __init__(self, store_url: str) -> None:
         self._store_url = store_url  # may hold a password: passed to the child, never logged
-        self._proc: Any = None
-        self._conn: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
         self._in_flight: asyncio.Future[Any] | None = None
 
-    def start(self) -> "ProcessWriter":
+    def start(self) -> ProcessWriter:
         self._proc, parent = spawn_helper("monitor.store.writer")
         self._conn = Connection(parent.detach())
         try:
@@ -144,9 +149,9 @@ class ProcessWriter:
 _as_tuple = operator.attrgetter(*ColumnResult.__dataclass_fields__)  # field order, as ColumnResult(*row) takes
 
 
-def _serve(conn: Any) -> None:
+def _serve(conn: Connection) -> None:
     """The child: open the store, apply each batch, answer ("ok", n) or ("error", why)."""
-    from monitor.store.store import Store, _first_line
+    from monitor.store.store import Store
 
     ignore_stop_signals()  # the parent closing the socket ends us, never in mid-batch
     try:
@@ -155,8 +160,8 @@ def _serve(conn: Any) -> None:
         return
     try:
         store = Store.open(store_url, migrate_schema=False)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent
-        conn.send(("error", f"cannot open the store: {type(exc).__name__}: {_first_line(exc)}"))
+    except Exception as exc:
+        conn.send(("error", f"cannot open the store: {type(exc).__name__}: {first_line(exc)}"))
         return
     try:
         conn.send(("ok", 0))
@@ -170,8 +175,8 @@ def _serve(conn: Any) -> None:
             rows, run_id = message
             try:
                 outcome = store.apply_column_results([ColumnResult(*row) for row in rows], run_id=run_id)
-            except Exception as exc:  # noqa: BLE001 - reported to the parent
-                conn.send(("error", f"{type(exc).__name__}: {_first_line(exc)}"))
+            except Exception as exc:
+                conn.send(("error", f"{type(exc).__name__}: {first_line(exc)}"))
             else:
                 conn.send(("ok", outcome.applied))
     finally:

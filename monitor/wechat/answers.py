@@ -15,10 +15,10 @@ fields somebody reads are declared: an answer that varies elsewhere is never ref
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Required, TypeVar
 
 from pydantic import PlainValidator, StringConstraints, TypeAdapter, ValidationError
-from typing_extensions import Required, TypedDict
+from typing_extensions import TypedDict
 
 from monitor.wechat import errors as E
 
@@ -100,7 +100,8 @@ class NewsRef(TypedDict, total=False):
     content_url: str | None
 
 
-NewsInfo = TypedDict("NewsInfo", {"list": "list[NewsRef] | None"}, total=False)
+class NewsInfo(TypedDict, total=False):
+    list: list[NewsRef] | None
 
 
 class MenuLeaf(TypedDict, total=False):
@@ -111,7 +112,8 @@ class MenuLeaf(TypedDict, total=False):
     news_info: NewsInfo | None
 
 
-SubMenu = TypedDict("SubMenu", {"list": "list[MenuLeaf] | None"}, total=False)
+class SubMenu(TypedDict, total=False):
+    list: list[MenuLeaf] | None
 
 
 class MenuButton(MenuLeaf, total=False):
@@ -128,13 +130,6 @@ class SelfMenu(TypedDict, total=False):
 
     is_menu_open: Int | None
     selfmenu_info: MenuButtons | None
-
-
-class ApiMenu(TypedDict, total=False):
-    """``cgi-bin/menu/get``."""
-
-    menu: MenuButtons | None
-    conditionalmenu: list[MenuButtons] | None
 
 
 # -- published articles ------------------------------------------------------------------------
@@ -205,7 +200,8 @@ class KeywordRule(TypedDict, total=False):
     reply_list_info: list[AutoReplyItem] | None
 
 
-KeywordRules = TypedDict("KeywordRules", {"list": "list[KeywordRule] | None"}, total=False)
+class KeywordRules(TypedDict, total=False):
+    list: list[KeywordRule] | None
 
 
 class AutoReply(TypedDict, total=False):

@@ -15,9 +15,10 @@ import json
 import logging
 import random
 import zlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import aiohttp
 
@@ -50,7 +51,7 @@ class RetryPolicy:
     max_delay: float = 8.0
 
     def delay(self, attempt: int) -> float:
-        ceiling = min(self.max_delay, self.base_delay * (2 ** attempt))
+        ceiling = min(self.max_delay, self.base_delay * (2.0 ** attempt))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
@@ -112,13 +113,13 @@ class WeChatAPI:
             self._http = None
         self._gate = None
 
-    async def __aenter__(self) -> "WeChatAPI":
+    async def __aenter__(self) -> WeChatAPI:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def account(self, appid: str, secret: str) -> "AccountAPI":
+    def account(self, appid: str, secret: str) -> AccountAPI:
         return AccountAPI(self, appid, secret)
 
     async def request(
@@ -156,7 +157,7 @@ class WeChatAPI:
                 if resp.status != 200:
                     raise E.BadResponse(f"HTTP {resp.status}", endpoint=endpoint)
                 raw = await read_answer(resp, self.max_answer_bytes, endpoint)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise E.NetworkError("timed out", endpoint=endpoint) from None
         except (aiohttp.ClientError, OSError) as exc:
             # The exception text may hold the URL with its access_token: keep only the kind.
@@ -275,7 +276,8 @@ class AccountAPI:
             token = await self.token()
             self.api.quotas.spend(self.appid, endpoint)
             try:
-                return await self.api.request(method, endpoint, params={**(params or {}), "access_token": token}, body=body)
+                return await self.api.request(method, endpoint, params={**(params or {}), "access_token": token},
+                                              body=body)
             except E.TokenInvalid:
                 self.api.tokens.drop(self.appid, token)
                 if attempt == 1:
@@ -298,13 +300,6 @@ class AccountAPI:
 
     async def get_current_selfmenu_info(self) -> A.SelfMenu:
         return A.check(A.SelfMenu, await self.call("GET", SELFMENU), SELFMENU)
-
-    async def get_menu(self) -> A.ApiMenu | None:
-        """The API-created menu, or None when the account has none (46003)."""
-        try:
-            return A.check(A.ApiMenu, await self.call("GET", "cgi-bin/menu/get"), "cgi-bin/menu/get")
-        except E.NoMenu:
-            return None
 
     async def freepublish_batchget(self, offset: int = 0, count: int = 20, no_content: bool = True,
                                    ) -> A.FreepublishPage:

@@ -125,8 +125,11 @@ def describe(exc: WeChatError) -> tuple[str, str, str, int | None, str]:
 
 def rebuild(name: str, message: str, endpoint: str, code: int | None, field: str = "") -> WeChatError:
     """The error named ``name`` (a class of this module), as another process described it."""
-    cls = globals().get(name)
-    if not (isinstance(cls, type) and issubclass(cls, WeChatError)):
+    named = globals().get(name)
+    cls: type[WeChatError]
+    if isinstance(named, type) and issubclass(named, WeChatError):
+        cls = named
+    else:
         cls = APIError if code is not None else WeChatError
     if issubclass(cls, MalformedAnswer):
         return cls(message, endpoint=endpoint, code=code, field=field)

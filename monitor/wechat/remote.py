@@ -23,6 +23,7 @@ import os
 import pickle
 import socket
 import struct
+import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -97,7 +98,7 @@ class RemoteAPI:
         self.settings = api.settings()
         self._frame_limit = frame_limit(self.settings["max_answer_bytes"])
         self.calls: Counter[str] = Counter()  # HTTP requests the helper made, by endpoint
-        self._proc: Any = None
+        self._proc: subprocess.Popen[bytes] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         # request id -> (future, account, endpoint, the token handed over)
@@ -105,7 +106,7 @@ class RemoteAPI:
         self._outbox: list[tuple[Any, ...]] = []
         self._next_id = 0
 
-    async def start(self) -> "RemoteAPI":
+    async def start(self) -> RemoteAPI:
         loop = asyncio.get_running_loop()
         try:
             self._proc, sock = await loop.run_in_executor(None, spawn_helper, "monitor.wechat.remote")
@@ -113,7 +114,7 @@ class RemoteAPI:
             self._writer.write(_frame(_start_message(self.settings)))
             if await asyncio.wait_for(_read_frame(reader, START_FRAME_BYTES), START_TIMEOUT_S) != "ready":
                 raise EOFError
-        except (EOFError, OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, pickle.UnpicklingError):
+        except (TimeoutError, EOFError, OSError, asyncio.IncompleteReadError, pickle.UnpicklingError):
             await self.aclose()
             raise RemoteUnavailable("the API helper process exited while starting") from None
         except asyncio.CancelledError:  # no await here: stop the child at once
@@ -314,10 +315,11 @@ async def _serve(fd: int) -> None:
             tokens.fetched.pop(appid, None)  # handed over, not fetched here
         answer: tuple[Any, ...]
         try:
-            answer = (request_id, True, await api.account(appid, secret).call(method, endpoint, params=params, body=body))
+            result = await api.account(appid, secret).call(method, endpoint, params=params, body=body)
+            answer = (request_id, True, result)
         except E.WeChatError as exc:
             answer = (request_id, False, ("wechat", *E.describe(exc)))
-        except Exception as exc:  # noqa: BLE001 - reported to the parent by type only (texts may hold URLs)
+        except Exception as exc:
             log.error("API helper: %s on %s", type(exc).__name__, endpoint)
             answer = (request_id, False, ("crash", type(exc).__name__))
         fetched = tokens.fetched.pop(appid, None)

@@ -11,16 +11,20 @@ from __future__ import annotations
 
 import ssl
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
 from monitor.clock import as_utc
 from monitor.config import Account
 from monitor.netpolicy import AddressPolicy, AddressRefused, PolicyResolver, refusal_in
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 class ChannelError(Exception):
@@ -76,7 +80,7 @@ class Channel(ABC):
         """For a message accepted for later sending: has it been sent yet? (default: no news)."""
         return SentMessage(ref, None)
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - a default: a channel without connections has none to release
         """Release connections."""
 
 
@@ -113,7 +117,7 @@ def http_client(timeout_s: float, policy: AddressPolicy | None = None) -> httpx.
             super().__init__(verify=_tls(), trust_env=False, client=self._session)
             self.policy = policy
 
-        def _session(self) -> Any:
+        def _session(self) -> aiohttp.ClientSession:
             import aiohttp
 
             return aiohttp.ClientSession(connector=aiohttp.TCPConnector(
@@ -163,7 +167,7 @@ async def request_json(client: httpx.AsyncClient, what: str, method: str, url: s
     return data
 
 
-def parse_time(value: Any, what: str) -> datetime:
+def parse_time(value: object, what: str) -> datetime:
     """An ISO 8601 time from a channel (no offset: Asia/Shanghai) as aware UTC."""
     if not isinstance(value, str):
         raise ChannelError(f"{what}: time missing or not a string")
@@ -173,7 +177,7 @@ def parse_time(value: Any, what: str) -> datetime:
         raise ChannelError(f"{what}: not an ISO 8601 time") from None
 
 
-def parse_replies(data: dict[str, Any], what: str) -> list[Reply]:
+def parse_replies(data: Mapping[str, object], what: str) -> list[Reply]:
     """``{"replies": [{"at": ISO, "text": STR}, ...]}`` -> replies sorted by time.
 
     Other fields (the emulator adds ``kind``) are ignored on purpose.

@@ -29,8 +29,16 @@ from typing import ClassVar
 from monitor.clock import to_local
 from monitor.config import Account
 from monitor.netpolicy import AddressPolicy
-from probes.channels.base import (Channel, ChannelError, Reply, SentMessage, http_client, parse_replies,
-                                  parse_time, request_json)
+from probes.channels.base import (
+    Channel,
+    ChannelError,
+    Reply,
+    SentMessage,
+    http_client,
+    parse_replies,
+    parse_time,
+    request_json,
+)
 
 
 class BridgeChannel(Channel):

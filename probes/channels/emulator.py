@@ -14,8 +14,16 @@ from typing import ClassVar
 
 from monitor.clock import to_local
 from monitor.config import Account
-from probes.channels.base import (Channel, ChannelError, Reply, SentMessage, http_client, parse_replies,
-                                  parse_time, request_json)
+from probes.channels.base import (
+    Channel,
+    ChannelError,
+    Reply,
+    SentMessage,
+    http_client,
+    parse_replies,
+    parse_time,
+    request_json,
+)
 
 
 class EmulatorChannel(Channel):

@@ -107,7 +107,8 @@ class ManualLog:
     def add_task(self, key: str, account: Account, tester: str, text: str, issued_at: datetime) -> dict[str, Any]:
         """Issue a task (a task with the same key is returned unchanged)."""
         with self._edit() as data:
-            for task in data["tasks"]:
+            tasks: list[dict[str, Any]] = data["tasks"]
+            for task in tasks:
                 if task["key"] == key:
                     return task
             due = _due(issued_at)
@@ -117,7 +118,7 @@ class ManualLog:
                 "instruction": f"请于{to_local(due):%Y-%m-%d %H:%M}前用测试微信号“{tester}”向公众号"
                                f"“{account.name}”发送留言：{text}",
             }
-            data["tasks"].append(task)
+            tasks.append(task)
             return task
 
     def task(self, key: str) -> dict[str, Any] | None:
@@ -137,7 +138,8 @@ class ManualLog:
         """The inspector sent the task's message at ``at`` (the oldest unsent task of the account,
         or the task ``key``). Raises ChannelError when there is no such task."""
         with self._edit() as data:
-            for task in data["tasks"]:
+            tasks: list[dict[str, Any]] = data["tasks"]
+            for task in tasks:
                 if task["account"] == account_id and (task["key"] == key if key else task["sent_at"] is None):
                     task["sent_at"] = _iso(at)
                     return task

@@ -5,16 +5,25 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
 from monitor.errors import BadInput, RuntimeFailure, WxmonError, file_error, is_runtime_oserror, os_problem
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from monitor.config import Config
+    from monitor.store import Store
+    from wxmon.runner import RoundResult
 
 DEFAULT_CONFIG = "accounts.yaml"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors: one line, exit 2
+    def error(self, message: str) -> NoReturn:  # usage errors: one line, exit 2
         self.exit(2, f"wxmon: {message} (see '{self.prog} --help')\n")
 
 
@@ -45,16 +54,16 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     import json
 
     from monitor.config import load_config
-    from monitor.runner import run_probe, select_accounts, tune_gc
+    from monitor.context import ProbeContext
     from monitor.store import Store
-    from probes.context import ProbeContext
+    from wxmon.runner import run_probe, select_accounts, tune_gc
 
     config = load_config(Path(args.config), check_env=True)
     args.store_url = config.store_url
     accounts = select_accounts(config, args.account)
     tune_gc()
 
-    async def go() -> list:
+    async def go() -> list[RoundResult]:
         with Store.open(config.store_url) as store, _progress(len(accounts) * (4 if args.kind == "all" else 1),
                                                               f"probe {args.kind}") as advance:
             ctx = ProbeContext.open(config, store)
@@ -68,44 +77,50 @@ def _cmd_probe(args: argparse.Namespace) -> int:
     if args.json:
         for result in results:
             for row in result.rows:
-                print(json.dumps(row, ensure_ascii=False, default=str))
+                print(json.dumps(row.to_json(), ensure_ascii=False, default=str))
     else:
         _print_rounds(results)
     return 0
 
 
-def _progress(total: int, label: str):
+def _progress(total: int, label: str) -> AbstractContextManager[Callable[[int], None]]:
     """A progress bar on a terminal (stderr); nothing when piped or in --json mode."""
     import contextlib
 
+    def ignore(n: int = 1) -> None:
+        pass
+
     if not sys.stderr.isatty():
-        return contextlib.nullcontext(lambda n=1: None)
+        return contextlib.nullcontext(ignore)
     from rich.progress import Progress
 
     @contextlib.contextmanager
-    def bar():
+    def bar() -> Iterator[Callable[[int], None]]:
         with Progress(transient=True) as progress:
             task = progress.add_task(label, total=total)
-            yield lambda n=1: progress.advance(task, n)
+
+            def advance(n: int = 1) -> None:
+                progress.advance(task, n)
+
+            yield advance
 
     return bar()
 
 
-def _print_rounds(results: list) -> None:
+def _print_rounds(results: list[RoundResult]) -> None:
     from collections import Counter
 
     for result in results:
-        statuses = Counter(str(row.get("status", row.get("state"))) for row in result.rows)
+        statuses = Counter(row.status for row in result.rows)
         summary = ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
         print(f"{result.kind}: run {result.run.id} {result.run.status} ({summary})")
         for row in result.rows:
-            status = row.get("status", row.get("state"))
-            if status not in ("ok", "answered", "sent", "scheduled"):
-                where = "/".join(str(row[k]) for k in ("account", "column") if row.get(k))
-                print(f"  {status:<12} {where}  {row.get('reason') or ''}")
+            if row.status not in ("ok", "answered", "sent", "scheduled"):
+                where = "/".join(str(v) for v in (row.account, row.fields.get("column")) if v)
+                print(f"  {row.status:<12} {where}  {row.reason or ''}")
 
 
-def _open(args: argparse.Namespace, *, check_env: bool = False):
+def _open(args: argparse.Namespace, *, check_env: bool = False) -> tuple[Config, Store]:
     from monitor.config import load_config
     from monitor.store import Store
 
@@ -133,7 +148,7 @@ def _cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_table(table) -> None:
+def _print_table(table: pd.DataFrame) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -185,9 +200,8 @@ def _cmd_bulletin(args: argparse.Namespace) -> int:
 
 def _cmd_report_weekly(args: argparse.Namespace) -> int:
     from monitor.clock import now
-    from monitor.jobs import previous_week_key
-    from monitor.period import parse_week
-    from monitor.reports import weekly_report
+    from monitor.period import parse_week, previous_week_key
+    from wxmon.reports import weekly_report
 
     week = parse_week(args.week).key if args.week is not None else previous_week_key(now())
     config, store = _open(args)
@@ -263,11 +277,9 @@ def _size_arg(text: str) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     import asyncio
 
-    from monitor.daemon import Daemon
-    from monitor.logs import setup_logging
-
     from monitor.config import load_config
-    from monitor.logs import secret_values
+    from monitor.logs import secret_values, setup_logging
+    from wxmon.daemon import Daemon
 
     config = load_config(Path(args.config), check_env=True)
     setup_logging(json_lines=args.log_json, level=args.log_level, secrets=secret_values(config.secret_env_names()))
@@ -275,7 +287,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from monitor.status import print_status
+    from wxmon.status import print_status
 
     config, store = _open(args)
     with store:
@@ -284,7 +296,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from monitor.demo import print_result, progress_bar, run_demo
+    from wxmon.demo import print_result, progress_bar, run_demo
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -407,7 +419,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     stdout = sys.stdout
-    sys.stdout = _GuardedStdout(stdout)  # type: ignore[assignment]
+    sys.stdout = _GuardedStdout(stdout)
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()  # a full stdout is this command's failure, not the interpreter's at exit
@@ -429,12 +441,12 @@ def main(argv: list[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"wxmon: {where}{os_problem(exc)}", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - a store failure is one line; anything else is a bug
-        line = _store_error_line(exc, getattr(args, "store_url", None))
-        if line is None:
+    except Exception as exc:
+        store_line = _store_error_line(exc, getattr(args, "store_url", None))
+        if store_line is None:
             raise
         _debug_traceback()
-        print(f"wxmon: {line}", file=sys.stderr)
+        print(f"wxmon: {store_line}", file=sys.stderr)
         return 1
     finally:
         sys.stdout = stdout

@@ -6,32 +6,28 @@ the same thing wherever it runs.
 
 from __future__ import annotations
 
-import importlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
-from monitor.config import Account
+from monitor.config import Account, Config
 from monitor.errors import BadInput
 from monitor.store import ProbeRun
+from probes.base import ProbeRow
+from probes.registry import ALL, KINDS, PROBES
+
+if TYPE_CHECKING:
+    from monitor.context import ProbeContext
 
 log = logging.getLogger(__name__)
-
-PROBE_MODULES = {
-    "columns": "probes.columns",
-    "inquiry": "probes.inquiry",
-    "freshness": "probes.freshness",
-    "privacy": "probes.privacy_probe",
-}
-KINDS = (*PROBE_MODULES, "all")
 
 
 @dataclass(frozen=True)
 class RoundResult:
     kind: str
     run: ProbeRun
-    rows: list[dict[str, Any]]
+    rows: list[ProbeRow]
 
 
 def tune_gc() -> None:
@@ -48,32 +44,27 @@ def tune_gc() -> None:
     gc.set_threshold(20000, 10, 10)
 
 
-def select_accounts(config: Any, account_id: str | None) -> list[Account]:
+def select_accounts(config: Config, account_id: str | None) -> list[Account]:
     if account_id is None:
         return list(config.accounts)
     return [config.account(account_id)]
 
 
-def _row_failed(row: dict[str, Any]) -> bool:
-    return row.get("status") == "error" or row.get("state") == "error"
-
-
-async def run_probe(ctx: Any, kind: str, accounts: Sequence[Account]) -> list[RoundResult]:
+async def run_probe(ctx: ProbeContext, kind: str, accounts: Sequence[Account]) -> list[RoundResult]:
     """One round of ``kind`` (or of every kind for ``all``) over ``accounts``."""
     if kind not in KINDS:
         raise BadInput(f"unknown probe kind {kind!r}; expected one of {', '.join(KINDS)}")
-    kinds = list(PROBE_MODULES) if kind == "all" else [kind]
+    kinds = list(PROBES) if kind == ALL else [kind]
     ctx.sync_accounts()
     results = []
     for one in kinds:
-        module = importlib.import_module(PROBE_MODULES[one])
         run = ctx.store.start_run(one, accounts_total=len(accounts), started_at=ctx.now())
         try:
-            rows = await module.run_round(ctx, list(accounts), run.id)
+            rows = await PROBES[one].run_round(ctx, list(accounts), run.id)
         except BaseException as exc:
             ctx.store.finish_run(run.id, "error", detail={"error": type(exc).__name__}, finished_at=ctx.now())
             raise
-        failed = {row.get("account") for row in rows if _row_failed(row)}
+        failed = {row.account for row in rows if row.failed}
         status = "ok" if not failed else ("error" if len(failed) >= len(accounts) else "partial")
         finished = ctx.store.finish_run(run.id, status, accounts_error=len(failed), finished_at=ctx.now(),
                                         detail={"rows": len(rows)})

@@ -5,22 +5,28 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, TypeAlias
 
 from monitor.clock import SHANGHAI, as_utc
-from monitor.runner import run_probe
+from monitor.period import previous_week_key, week_key_at
 from monitor.scheduler import ROUND_JOBS, Event, current_window
+from monitor.store import Inquiry
+from wxmon.runner import RoundResult, run_probe
+
+if TYPE_CHECKING:
+    from dashboards.weekly import WeeklyReport
+    from monitor.context import ProbeContext
+    from wxmon.reports import SendResult
 
 log = logging.getLogger(__name__)
 
-
-def previous_week_key(at: datetime) -> str:
-    """The ISO week before the one containing ``at`` (Shanghai): what a Monday report covers."""
-    year, week, _ = (as_utc(at).astimezone(SHANGHAI) - timedelta(days=7)).isocalendar()
-    return f"{year}-W{week:02d}"
+# What a job did: a probe round's results, the inquiry sent (or still open), the inquiries
+# polled, or the weekly report and its sending.
+JobResult: TypeAlias = "list[RoundResult] | Inquiry | list[Inquiry] | tuple[WeeklyReport, list[SendResult]]"
 
 
-async def run_event(ctx: Any, event: Event, *, report_dir: Path | None = None, send: bool = False) -> Any:
+async def run_event(ctx: ProbeContext, event: Event, *, report_dir: Path | None = None,
+                    send: bool = False) -> JobResult:
     """Run one job at ``event.at`` (the clock is already there)."""
     config = ctx.config
     if event.job in ROUND_JOBS:
@@ -32,7 +38,7 @@ async def run_event(ctx: Any, event: Event, *, report_dir: Path | None = None, s
         from probes import inquiry
 
         window = current_window(config.schedules.trigger("inquiry"), event.at)
-        key = inquiry.window_key(window[0] if window else event.at)
+        key = week_key_at(window[0] if window else event.at)
         ctx.sync_accounts()
         return await inquiry.send_inquiry(ctx, config.account(event.account_id), key)
     if event.job == "inquiry_poll":
@@ -46,7 +52,7 @@ async def run_event(ctx: Any, event: Event, *, report_dir: Path | None = None, s
     raise ValueError(f"unknown job {event.job!r}")
 
 
-async def follower_days(ctx: Any, at: datetime) -> None:
+async def follower_days(ctx: ProbeContext, at: datetime) -> None:
     """Customer-service conversations: the day before yesterday settles, yesterday is provisional."""
     from probes import conversations
 
@@ -55,12 +61,13 @@ async def follower_days(ctx: Any, at: datetime) -> None:
         await conversations.run_round(ctx, ctx.config.accounts, day=today - timedelta(days=back))
 
 
-def _recent_unanswered(ctx: Any) -> bool:
+def _recent_unanswered(ctx: ProbeContext) -> bool:
     since = ctx.now() - timedelta(days=30)
     return any(i.state == "unanswered" for i in ctx.store.inquiries_between(since, ctx.now()))
 
 
-def weekly_report(ctx: Any, week_key: str, out_dir: Path | None, *, send: bool) -> Any:
-    from monitor.reports import weekly_report as build
+def weekly_report(ctx: ProbeContext, week_key: str, out_dir: Path | None, *,
+                  send: bool) -> tuple[WeeklyReport, list[SendResult]]:
+    from wxmon.reports import weekly_report as build
 
     return build(ctx.config, ctx.store, week_key, out_dir, send=send, now=ctx.now())

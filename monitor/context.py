@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 from monitor.clock import Clock, get_clock
 from monitor.config import Account, Config
@@ -24,6 +24,8 @@ from monitor.wechat.remote import RemoteAPI, RemoteUnavailable
 from monitor.workdays import WorkCalendar
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C")
 
 
 @dataclass
@@ -39,15 +41,15 @@ class ProbeContext:
     store_writer: str = "auto"  # auto | thread | process
     # Where a round's many API calls are made: "auto" in a helper process for REMOTE_MIN_CALLS or more
     api_helper: str = "auto"  # auto | inline | process
-    # account id -> (when read, the menu's leaves): menus reused across rounds (probes.columns)
-    menus: dict[str, tuple[datetime, tuple[Any, ...]]] = field(default_factory=dict, repr=False)
+    # What probes keep across rounds, one object per type (see cache()): the columns probe's menus
+    _caches: dict[type, object] = field(default_factory=dict, repr=False)
     _accounts_synced: bool = field(default=False, repr=False)
     _process_writer: ProcessWriter | None = field(default=None, repr=False)
     _remote_api: RemoteAPI | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
-             api: WeChatAPI | None = None, pages: PageFetcher | None = None) -> "ProbeContext":
+             api: WeChatAPI | None = None, pages: PageFetcher | None = None) -> ProbeContext:
         clock = clock or get_clock()
         checks = config.checks
         return cls(
@@ -111,6 +113,20 @@ class ProbeContext:
 
     def now(self) -> datetime:
         return self.clock.now()
+
+    def cache(self, kind: type[C]) -> C:
+        """This context's ``kind()``, made on first use: what a probe keeps from round to round
+        (``probes.columns`` keeps the menus it read). The daemon keeps one context, so these last
+        until :meth:`clear_caches`."""
+        found = self._caches.get(kind)
+        if isinstance(found, kind):
+            return found
+        made = self._caches[kind] = kind()
+        return made
+
+    def clear_caches(self) -> None:
+        """Forget what probes kept (the configuration changed: an account's appid may have)."""
+        self._caches.clear()
 
     def sync_accounts(self) -> None:
         """Make the store know the configured accounts (once per context)."""

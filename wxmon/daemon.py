@@ -19,17 +19,21 @@ import random
 import signal
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 
 from monitor.clock import SHANGHAI, get_clock
-from monitor.config import load_config
+from monitor.config import Config, load_config
 from monitor.errors import BadInput
-from monitor.jobs import run_event
-from monitor.runner import tune_gc
 from monitor.scheduler import Event, current_window, plan_inquiry_time
+from wxmon.jobs import run_event
+from wxmon.runner import tune_gc
+
+if TYPE_CHECKING:
+    from monitor.context import ProbeContext
+    from monitor.store import Store
 
 log = logging.getLogger("wxmon.daemon")
 
@@ -37,13 +41,13 @@ ROUND_JITTER_S = 30
 CATCH_UP_SPREAD_S = 300  # inquiries missed while down go out within this many seconds
 
 
-def schedule_key(config: Any) -> bytes:
+def schedule_key(config: Config) -> bytes:
     """Key of the inquiry timing: WXMON_SCHEDULE_KEY if set, else derived from the store's location."""
     secret = os.environ.get("WXMON_SCHEDULE_KEY") or f"{config.store_url}|{config.config_dir}"
     return hashlib.sha256(secret.encode()).digest()
 
 
-def recover_abandoned_runs(store: Any) -> int:
+def recover_abandoned_runs(store: Store) -> int:
     """Runs a killed process left 'running' are closed as errors (their results are in the store)."""
     abandoned = [r for r in store.last_runs(limit=200) if r.status == "running"]
     for run in abandoned:
@@ -70,18 +74,21 @@ def _quiet_shutdown_cancellations() -> None:
 
 
 class Daemon:
+    ctx: ProbeContext  # while running
+    scheduler: AsyncIOScheduler
+
     def __init__(self, config_path: Path, *, send_reports: bool = True, report_dir: Path | None = None) -> None:
         self.config_path = config_path
         self.send_reports = send_reports
         self.report_dir = report_dir
         self._stop = asyncio.Event()
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         self._reloading: asyncio.Task[None] | None = None
         self._reload_again = False
 
     async def run(self) -> int:
+        from monitor.context import ProbeContext
         from monitor.store import Store
-        from probes.context import ProbeContext
 
         config = load_config(self.config_path, check_env=True)
         with Store.open(config.store_url) as store:
@@ -126,14 +133,14 @@ class Daemon:
 
     def _plan_window(self) -> None:
         """Give each account's inquiry of the current window its moment (or send now if it was missed)."""
-        from probes.inquiry import window_key
+        from monitor.period import week_key_at
 
         config = self.ctx.config
         now = get_clock().now()
         window = current_window(config.schedules.trigger("inquiry"), now)
         if window is None:
             return
-        key = window_key(window[0])
+        key = week_key_at(window[0])
         calendar = config.work_calendar()
         for account in config.accounts:
             if account.inquiry.channel == "none" or self.ctx.store.find_inquiry(account.id, key):
@@ -204,7 +211,7 @@ class Daemon:
             return
         self._apply(config)
 
-    def _apply(self, config: Any) -> None:
+    def _apply(self, config: Config) -> None:
         if config.store_url != self.ctx.config.store_url:
             log.warning("the store setting changed: it takes effect at the next restart")
             config = config.model_copy(update={"store": self.ctx.config.store})
@@ -213,6 +220,6 @@ class Daemon:
             config = config.model_copy(update={"wechat": self.ctx.config.wechat})
         self.ctx.config = config
         self.ctx.calendar = config.work_calendar()
-        self.ctx.menus.clear()  # an account's appid may have changed: read menus afresh
+        self.ctx.clear_caches()  # an account's appid may have changed: read menus afresh
         self._install_jobs()
         log.info("configuration reloaded: %d accounts", len(config.accounts))

@@ -1,4 +1,8 @@
-"""wechatpy clients pointed at any API base (the emulator, an egress gateway).
+"""wechatpy clients pointed at any API base (the emulator), for the compatibility tests.
+
+wxmon itself calls the platform through :mod:`monitor.wechat.client`; this module
+exists so tests/test_wechatpy_compat.py can check that the emulator answers the
+unmodified wechatpy client as the platform would.
 
 wechatpy builds URLs from ``API_BASE_URL`` except the token fetch and the
 customer-service record calls, which are absolute. Instead of patching wechatpy,
@@ -25,10 +29,18 @@ class RebaseAdapter(HTTPAdapter):
         super().__init__(**kwargs)
         self.api_base = api_base.rstrip("/")
 
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: float | tuple[float | None, float | None] | None = None,
+        verify: bool | str = True,
+        cert: str | tuple[str, str] | None = None,
+        proxies: dict[str, str] | None = None,
+    ) -> requests.Response:
         if request.url and request.url.startswith(DEFAULT_API_BASE + "/"):
             request.url = self.api_base + request.url[len(DEFAULT_API_BASE):]
-        return super().send(request, **kwargs)
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies)
 
 
 def point_at(client: WeChatClient, api_base: str) -> WeChatClient:
@@ -40,7 +52,7 @@ def point_at(client: WeChatClient, api_base: str) -> WeChatClient:
     return client
 
 
-class StableTokenClient(WeChatClient):
+class StableTokenClient(WeChatClient):  # type: ignore[misc]  # wechatpy is untyped: its classes are Any
     """A wechatpy client that only uses ``stable_token`` in normal mode.
 
     ``cgi-bin/token`` would invalidate the token of the account's own server,
@@ -59,7 +71,7 @@ class StableTokenClient(WeChatClient):
             timeout=self.timeout,
         )
         res.raise_for_status()
-        result = res.json()
+        result: dict[str, Any] = res.json()
         if result.get("errcode"):
             # wechatpy would put the request (with the secret) in its exception: keep only the code.
             from wechatpy.exceptions import WeChatClientException
@@ -71,4 +83,6 @@ class StableTokenClient(WeChatClient):
 
 
 def wechatpy_client(api_base: str, appid: str, secret: str, **kwargs: Any) -> StableTokenClient:
-    return point_at(StableTokenClient(appid, secret, **kwargs), api_base)  # type: ignore[return-value]
+    client = StableTokenClient(appid, secret, **kwargs)
+    point_at(client, api_base)
+    return client
