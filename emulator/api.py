@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
 from aiohttp import web
 
+from emulator import feeds
 from emulator.content import article_html
 from emulator.menus import api_menu, media_id, selfmenu_info
 from emulator.responses import WORLD, error_response, fault_response, json_response
+from emulator.scenario import Article, stream
 from emulator.world import AccountState, ApiError, World
+from monitor.clock import to_local
+
+DATACUBE_FIRST_DAY = date(2014, 12, 1)  # the platform keeps no statistics before
 
 Handler = Callable[[World, AccountState, dict[str, Any], str], dict[str, Any]]
 
@@ -140,7 +146,7 @@ def _page(data: dict[str, Any]) -> tuple[int, int]:
 def _freepublish_batchget(world: World, acct: AccountState, data: dict[str, Any], base: str) -> dict[str, Any]:
     offset, count = _page(data)
     with_content = not data.get("no_content")
-    published = world.published(acct)
+    published = world.published(acct, "publish")  # 群发 articles are not listed here
     items = [{
         "article_id": art.key,
         "content": {"news_item": [_news_item(world, acct, art.id, base, with_content)],
@@ -153,7 +159,7 @@ def _freepublish_batchget(world: World, acct: AccountState, data: dict[str, Any]
 def _freepublish_getarticle(world: World, acct: AccountState, data: dict[str, Any], base: str) -> dict[str, Any]:
     key = data.get("article_id")
     found = world.by_article_key.get(key) if isinstance(key, str) else None
-    if found is None or found[0] is not acct or found[1].publish > world.now():
+    if found is None or found[0] is not acct or found[1].publish > world.now() or found[1].via != "publish":
         raise ApiError(53600)
     return {"news_item": [_news_item(world, acct, found[1].id, base, True)]}
 
@@ -162,7 +168,7 @@ def _material_batchget(world: World, acct: AccountState, data: dict[str, Any], b
     if data.get("type") != "news":
         return {"total_count": 0, "item_count": 0, "item": []}
     offset, count = _page(data)
-    published = world.published(acct)
+    published = world.material(acct)
     items = [{
         "media_id": media_id(world.seed, acct.cfg.id, art.id, "material"),
         "content": {"news_item": [_news_item(world, acct, art.id, base, True)],
@@ -170,6 +176,41 @@ def _material_batchget(world: World, acct: AccountState, data: dict[str, Any], b
         "update_time": int(art.publish.timestamp()),
     } for art in published[offset:offset + count]]
     return {"total_count": len(published), "item_count": len(items), "item": items}
+
+
+def msg_data_id(art: Article) -> int:
+    """The mass send's id (``msgid`` in datacube is ``{msg_data_id}_{index}``)."""
+    return 2_247_483_647 + int(art.key[:7], 16)
+
+
+def _date(data: dict[str, Any], name: str) -> date:
+    value = data.get(name)
+    if not isinstance(value, str):
+        raise ApiError(61500 if value is not None else 44002 if not data else 47001, f"{name} missing")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ApiError(61500) from None
+
+
+def _article_summary(world: World, acct: AccountState, data: dict[str, Any], base: str) -> dict[str, Any]:
+    """``datacube/getarticlesummary``: one day per call, at most yesterday (图文群发每日数据)."""
+    begin, end = _date(data, "begin_date"), _date(data, "end_date")
+    yesterday = to_local(world.now()).date() - timedelta(days=1)
+    if begin != end or end > yesterday or begin < DATACUBE_FIRST_DAY:
+        raise ApiError(61501)
+    out = []
+    for art in world.read_on(acct, end):
+        rng = stream(world.seed, acct.cfg.id, art.id, "read", end.isoformat())
+        users = rng.randint(20, 800)
+        out.append({
+            "ref_date": end.isoformat(), "msgid": f"{msg_data_id(art)}_1", "title": art.title,
+            "int_page_read_user": users, "int_page_read_count": users + rng.randint(0, users // 3),
+            "ori_page_read_user": 0, "ori_page_read_count": 0,
+            "share_user": rng.randint(0, users // 10), "share_count": rng.randint(0, users // 8),
+            "add_to_fav_user": rng.randint(0, users // 20), "add_to_fav_count": rng.randint(0, users // 20),
+        })
+    return {"list": out}
 
 
 def _autoreply_info(world: World, acct: AccountState, data: dict[str, Any], base: str) -> dict[str, Any]:
@@ -236,6 +277,7 @@ ROUTES: dict[str, Handler] = {
     "/customservice/msgrecord/getmsglist": _msgrecord,
     "/cgi-bin/message/custom/send": _custom_send,
     "/cgi-bin/openapi/quota/get": _quota_get,
+    "/datacube/getarticlesummary": _article_summary,
 }
 
 
@@ -244,3 +286,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/cgi-bin/stable_token", stable_token)
     for path, handler in ROUTES.items():
         app.router.add_route("*", path, api_route(path, handler))
+    feeds.add_routes(app)

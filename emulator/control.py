@@ -124,8 +124,10 @@ async def follower_replies(request: web.Request) -> web.Response:
         return _bad(f"unknown account {account!r}", 404)
     since = parse_instant(q.get("since"), "since")
     replies = world.replies(account, q.get("tester") or "tester", since)
-    return json_response({"replies": [{"at": to_local(r.at).isoformat(), "kind": r.kind, "text": r.text}
-                                      for r in replies]})
+    acct = world.accounts[account]
+    return json_response({"resolution": acct.cfg.follower_clock,
+                          "replies": [{"at": to_local(world.shown(acct, r.at)).isoformat(), "kind": r.kind,
+                                       "text": r.text} for r in replies]})
 
 
 @handles_bad_requests

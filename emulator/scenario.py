@@ -18,10 +18,14 @@ MAX_SCENARIO_BYTES = 32 << 20
 
 Instant = Annotated[datetime, AfterValidator(as_utc)]
 
-SitePageKind = Literal["ok", "soft404", "http404", "http500", "redirect", "hang", "slow"]
-ArticlePageKind = Literal["ok", "deleted", "violation", "expired", "migrated"]
+SitePageKind = Literal["ok", "soft404", "http404", "http500", "redirect", "hang", "slow", "oauth"]
+ArticlePageKind = Literal["ok", "deleted", "violation", "infringement", "cancelled", "blocked", "banned", "unavailable",
+                          "send_failed", "expired", "migrated"]
 OutageKind = Literal["soft404", "http404", "http500", "hang", "slow", "reset"]
 PiiType = Literal["id_card", "mobile", "bank_card"]
+# How an account puts articles out: 群发 (mass send, the usual way for government accounts:
+# not listed by freepublish) or 发表 (publish without notification: listed by freepublish).
+Publication = Literal["mass", "publish", "both"]
 FaultKind = Literal["busy", "quota", "token", "unauthorized", "ip", "slow", "reset", "nonjson", "http500"]
 Rule = Literal["stale", "inquiry", "broken_column", "leak"]
 
@@ -77,6 +81,7 @@ class Article(_Model):
     page_since: Instant | None = None
     outages: list[Outage] = []
     key: str = ""  # the /mp/s/{key} path; derived when empty
+    via: Literal["mass", "publish"] | None = None  # None: from the account's ``publication``
 
     def state_at(self, now: datetime) -> ArticlePageKind:
         """The page's lasting state at ``now`` (outages aside)."""
@@ -154,14 +159,32 @@ class Fault(Window):
     times: int | None = None
 
 
+RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+
+
 class Expected(_Model):
-    verdict: Literal["合格", "不合格"]
+    """What the monitor should conclude for the account: the verdict, and why.
+
+    ``fails`` names failures in the scenario's own words (mapped onto a policy's rules by
+    ``wxmon simulate``); ``rules`` names the exact rule ids of the policy that must fail, no
+    more and no fewer. Give one of them for 不合格; 合格 and 无法判定 fail no rule.
+    """
+
+    verdict: Literal["合格", "不合格", "无法判定"]
     fails: list[Rule] = []
+    rules: list[RuleId] | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Expected:
-        if (self.verdict == "合格") != (not self.fails):
-            raise ValueError("verdict 合格 needs no fails, 不合格 at least one")
+        if self.fails and self.rules is not None:
+            raise ValueError("give fails (failure labels) or rules (rule ids), not both")
+        failing = bool(self.fails or self.rules)
+        if self.verdict == "不合格" and not failing:
+            raise ValueError("verdict 不合格 needs at least one of fails or rules")
+        if self.verdict != "不合格" and failing:
+            raise ValueError(f"verdict {self.verdict} fails no rule: leave out fails and rules")
+        if self.rules is not None and len(set(self.rules)) != len(self.rules):
+            raise ValueError("rules: a rule id is listed twice")
         return self
 
 
@@ -183,7 +206,14 @@ class Account(_Model):
     autoreply: AutoReply = AutoReply()
     msgrecord: bool = True  # customer-service records feature on
     followers_per_day: float = 0
+    # The times the tester's follower sees: "minute" plays a person's phone (hh:mm, for manual-style
+    # inquiry channels); "second" a device bridge or the demo's follower.
+    follower_clock: Literal["second", "minute"] = "second"
     quotas: dict[str, int] = {}  # cgi path -> daily limit, overrides the defaults
+    publication: Publication = "publish"  # mass: 群发 only; both: each article one or the other
+    feed: bool = False  # a public feed at /feeds/{id}.rss|.atom|.json (as WeWe RSS serves it)
+    feed_until: Instant | None = None  # the feed service stopped following the account then (a lapsed login)
+    material_until: Instant | None = None  # the news-material library froze then (None: never)
     faults: list[Fault] = []
     expected: Expected | None = None
 
@@ -197,8 +227,14 @@ class Scenario(_Model):
     templates: dict[str, Any] = {}  # holds YAML anchors for reuse; not read otherwise
     seed: int = 0
     clock: ClockSettings = ClockSettings()
+    # The period judged by ``wxmon simulate`` (2023Q3, 2023-09, 2023-W38, 2023-07-01..2023-07-28);
+    # parsed there, as the monitor's periods are not the emulator's business.
+    period: str | None = Field(default=None, pattern=r"^[0-9QW.-]{4,32}$")
     accounts: list[Account] = []
     faults: list[Fault] = []  # each names its account
+    # Article pages one client may open per minute before the platform answers with its verification
+    # page (环境异常); None: never.
+    article_pages_per_minute: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _derive(self) -> Scenario:
@@ -221,6 +257,8 @@ class Scenario(_Model):
             for art in acct.articles:
                 if not art.key:
                     art.key = _digest(f"{acct.id}/{art.id}", 24)
+                if art.via is None:
+                    art.via = _via(acct.publication, f"{self.seed}/{acct.id}/{art.id}")
             problems.extend(_check_references(acct))
         for fault in self.faults:
             if fault.account not in seen_ids:
@@ -264,6 +302,12 @@ def column_paths(menu: list[MenuItem]) -> list[tuple[str, MenuItem]]:
         else:
             out.append((top.name, top))
     return out
+
+
+def _via(publication: Publication, name: str) -> Literal["mass", "publish"]:
+    if publication != "both":
+        return publication
+    return "mass" if int(_digest(name, 8), 16) % 2 else "publish"
 
 
 def _digest(text: str, length: int) -> str:

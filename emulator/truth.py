@@ -88,6 +88,9 @@ def compute_truth(world: World, start: datetime, end: datetime, origin: str = ""
             "broken_columns": broken,
             "transient_columns": transient,
             **_publication(acct, start, end),
+            # How it publishes and what could see it: freepublish lists 发表 only, datacube and a feed see 群发.
+            "publication": acct.cfg.publication,
+            "feed": acct.cfg.feed,
             "leaks": _leaks(acct, end, origin),
             "inquiries": _inquiries(acct, start, end),
             "demo_expected": None if expected is None else expected.model_dump(),

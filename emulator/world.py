@@ -38,6 +38,8 @@ ERRMSG = {
     47001: "data format error",
     48001: "api unauthorized",
     53600: "Article ID 无效",
+    61500: "date format error",
+    61501: "date range error",
     65400: "please enable new custom service, or wait for a while if you have enabled",
     65416: "invalid parameter",
     65417: "time range too long",
@@ -56,7 +58,10 @@ DEFAULT_QUOTAS = {
     "/cgi-bin/get_current_autoreply_info": 2000,
     "/customservice/msgrecord/getmsglist": 5000,
     "/cgi-bin/message/custom/send": 500000,
+    "/datacube/getarticlesummary": 5000,
 }
+# A 群发 article shows in datacube's daily summary on the days it is read: its day and the next two.
+READ_DAYS = 3
 TOKEN_PATHS = ("/cgi-bin/token", "/cgi-bin/stable_token")
 
 _BACKGROUND_QUESTIONS = (
@@ -292,10 +297,23 @@ class World:
 
     # articles ---------------------------------------------------------------
 
-    def published(self, acct: AccountState) -> list[Article]:
-        """Articles published at or before now, newest first."""
+    def published(self, acct: AccountState, via: str | None = None) -> list[Article]:
+        """Articles published at or before now, newest first (``via``: only 群发 "mass" or 发表 "publish")."""
         n = bisect.bisect_right(acct.publish_times, self.now())
-        return acct.articles[n - 1::-1] if n else []
+        out = acct.articles[n - 1::-1] if n else []
+        return out if via is None else [a for a in out if a.via == via]
+
+    def material(self, acct: AccountState) -> list[Article]:
+        """The news-material library, newest first: frozen at ``material_until`` when set."""
+        frozen = acct.cfg.material_until
+        return [a for a in self.published(acct) if frozen is None or a.publish < frozen]
+
+    def read_on(self, acct: AccountState, day: date) -> list[Article]:
+        """群发 articles read on ``day`` (Shanghai), as ``datacube/getarticlesummary`` lists them."""
+        end = datetime.combine(day + timedelta(days=1), time(0), SHANGHAI)
+        return [a for a in self.published(acct, "mass")
+                if a.publish < end and 0 <= (day - to_local(a.publish).date()).days < READ_DAYS
+                and a.state_at(end) != "deleted"]
 
     def article_state(self, art: Article) -> str:
         """The article page's lasting state now (ok, deleted, violation, ...)."""
@@ -363,7 +381,14 @@ class World:
             record, auto, human = self._converse(acct, openid, text, now, ("msg", acct.msg_seq))
             acct.inquiries.append(Inquiry(record.msgid, tester, openid, text, now,
                                           auto.at if auto else None, human.at if human else None))
-            return {"msg_id": record.msgid, "openid": openid, "sent_at": to_local(now).isoformat()}
+            return {"msg_id": record.msgid, "openid": openid, "sent_at": to_local(self.shown(acct, now)).isoformat()}
+
+    @staticmethod
+    def shown(acct: AccountState, when: datetime) -> datetime:
+        """``when`` as the tester's follower sees it (a phone: to the minute, see ``follower_clock``)."""
+        if acct.cfg.follower_clock == "minute":
+            return when.replace(second=0, microsecond=0)
+        return when
 
     def replies(self, account_id: str, tester: str, since: datetime | None) -> list[Reply]:
         acct = self.accounts[account_id]

@@ -15,7 +15,9 @@ from typing import TypeVar
 
 from monitor.clock import Clock, get_clock
 from monitor.config import Account, Config
+from monitor.config.warnings import default_canary_urls
 from monitor.http import PageFetcher
+from monitor.proxy import Proxies
 from monitor.store import Store
 from monitor.store.writer import PROCESS_WRITER_MIN_ACCOUNTS, ColumnWriter, ProcessWriter, ThreadWriter, WriterFailed
 from monitor.wechat import AccountAPI, WeChatAPI
@@ -46,18 +48,24 @@ class ProbeContext:
     _accounts_synced: bool = field(default=False, repr=False)
     _process_writer: ProcessWriter | None = field(default=None, repr=False)
     _remote_api: RemoteAPI | None = field(default=None, repr=False)
+    # What a round's probe notes about the round itself (e.g. skipped: the monitor's network was
+    # down), by probe kind; the runner stores it with the run (detail) and clears it.
+    round_notes: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
              api: WeChatAPI | None = None, pages: PageFetcher | None = None) -> ProbeContext:
         clock = clock or get_clock()
         checks = config.checks
+        proxies = Proxies.resolve(config.http)
+        if proxies.active:
+            log.info("outbound requests through %s", proxies.describe())
         return cls(
             config=config,
             store=store,
             api=api or WeChatAPI(config.wechat.api_base, timeout=config.wechat.timeout_s, clock=clock,
-                                 max_answer_bytes=config.wechat.max_answer_bytes),
-            pages=pages or PageFetcher.from_checks(checks),
+                                 max_answer_bytes=config.wechat.max_answer_bytes, proxies=proxies),
+            pages=pages or PageFetcher.from_checks(checks, proxies=proxies),
             clock=clock,
             calendar=config.work_calendar(),
         )
@@ -147,13 +155,18 @@ class ProbeContext:
         secret = self.config.secret(account)
         return self.api.account(account.appid, secret) if secret else None
 
+    def note_round(self, kind: str, **detail: object) -> None:
+        """Something about this round of ``kind`` for the run's record (see :attr:`round_notes`)."""
+        self.round_notes.setdefault(kind, {}).update(detail)
+
     @property
     def canary_urls(self) -> list[str]:
-        """Control URLs: configured ones, else the API base (any HTTP answer means we are online)."""
+        """Control URLs: configured ones, else :func:`default_canary_urls` (any HTTP answer means online)."""
         urls = [str(u) for u in self.config.checks.canary_urls]
-        return urls or [self.config.wechat.api_base]
+        return urls or default_canary_urls(self.config)
 
     @property
     def canary_exempt(self) -> bool:
-        """Whether the canary is the API base, the operator's own choice outside the address policy."""
+        """Whether the canary is the default (the API base, the operator's own choice, and WeChat's
+        public article host), outside the address policy."""
         return not self.config.checks.canary_urls

@@ -10,6 +10,10 @@ Pages are outside input: a body is read and decompressed here, counting decoded
 bytes, and never beyond ``max_body_bytes`` (a gzip bomb of 1 MB decompresses to
 1 GB); every address, first and after each redirect, passes the outbound address
 policy (:mod:`monitor.netpolicy`) before any connection is made.
+
+Through a proxy (:mod:`monitor.proxy`) the proxy resolves names, so the policy sees
+only IP-literal targets (still refused) and not where a name leads; the proxy's own
+address is the operator's choice and is not checked.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import aiohttp
 from yarl import URL
 
 from monitor.netpolicy import AddressPolicy, PolicyResolver, refusal_in
+from monitor.proxy import Proxies
 
 if TYPE_CHECKING:
     from monitor.config.models import Checks
@@ -174,7 +179,10 @@ class PageFetcher:
         max_redirects: int = 10,
         max_body_bytes: int = 2_000_000,
         policy: AddressPolicy | None = None,
+        proxies: Proxies | None = None,
     ) -> None:
+        self.proxies = proxies if proxies is not None else Proxies()
+        self._proxied = self.proxies.active  # read per request: kept as a plain flag
         self.max_redirects = max_redirects
         self.max_body_bytes = max_body_bytes
         # No policy given means the strict one: nothing private is reached unless allowed.
@@ -272,7 +280,11 @@ class PageFetcher:
                 if not exempt and self._literal_refused(target.raw_host):
                     # aiohttp asks no resolver for an IP literal: refused here, never requested
                     return self._failed(url, started, "refused_address", hops)
-                async with session.get(target, allow_redirects=False, timeout=timeout) as resp:
+                proxy = self.proxies.for_url(str(target)) if self._proxied else None
+                if proxy is not None:
+                    # The proxy resolves the name; its own address is the operator's, outside the policy.
+                    session = self._client(exempt=True)
+                async with session.get(target, allow_redirects=False, timeout=timeout, proxy=proxy) as resp:
                     location = resp.headers.get("Location") if resp.status in _REDIRECTS else None
                     if location is None:
                         return await self._result(url, str(target), hops, resp, started)
@@ -280,6 +292,7 @@ class PageFetcher:
                         return self._failed(url, started, "too_many_redirects", hops)
                     target = resp.url.join(URL(location))
                     hops += 1
+                session = self._client(exempt)
                 # One deadline for the whole chain, as when aiohttp followed the redirects.
                 left = self._timeout_s - (perf_counter() - started)
                 if left <= 0:

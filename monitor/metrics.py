@@ -32,6 +32,7 @@ from monitor.clock import SHANGHAI, as_utc
 from monitor.config import Config
 from monitor.period import Period
 from monitor.policy import InquiryDeadlineRule, Policy
+from monitor.sources import account_blind_reason
 from monitor.store import Store
 from monitor.workdays import WorkCalendar
 
@@ -48,12 +49,21 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "auto_reply_only", "columns_unverifiable", "columns_error", "freshness_known",
     "follower_messages", "follower_answered", "follower_response_rate", "follower_median_reply_minutes",
     "security_incidents",
+    # coverage: the instant freshness was watched until, and the unwatched time after it
+    "freshness_seen_until", "days_unobserved",
+    # the sources that saw the account publish, and why none of them sees 群发 (empty: one does)
+    "update_sources", "update_blind",
     # details for the reasons and the bulletin
     "late_by_working_days", "broken_column_paths", "privacy_by_type",
 )
 COLUMNS: tuple[str, ...] = EXPORT_METRIC_COLUMNS + EXTRA_COLUMNS
 
 DEFAULT_DEADLINE_WORKING_DAYS = 3  # the probe's default when nothing else says
+# A successful freshness look also covers the day after it: the round is daily, so only a
+# longer silence of the monitor is an outage (and a period measured while it works is judged
+# exactly as before coverage was recorded).
+LOOK_COVERS = timedelta(days=1)
+LOOKS_WITHIN = timedelta(days=31)  # how far back from as_of the last successful look is sought
 _DAY_S = 86400.0
 _INT_COLUMNS = (
     "inquiries_sent", "inquiries_answered_in_time", "columns_checked", "columns_broken", "privacy_findings",
@@ -92,6 +102,7 @@ def compute(store: Store, config: Config, period: Period, *, now: datetime | Non
         _inquiry_metrics(store, index, period, now_utc, policy, calendar),
         _column_metrics(store, index, period),
         _content_metrics(store, index, period, as_of),
+        _source_metrics(store, config, index, as_of),
         _privacy_metrics(store, index, period),
         _follower_metrics(store, index, period),
     ]
@@ -251,36 +262,69 @@ def _column_metrics(store: Store, index: pd.Index, period: Period) -> pd.DataFra
 # ----------------------------------------------------------------------- content
 
 def _content_metrics(store: Store, index: pd.Index, period: Period, as_of: datetime) -> pd.DataFrame:
-    """last_update, days_since_update and max_gap_days. The gaps between consecutive
-    publications are computed by the database (``Store.publication_spans``), so
-    one row per account comes back, not one per article."""
+    """last_update, days_since_update, max_gap_days and the freshness coverage. The gaps
+    between consecutive publications are computed by the database
+    (``Store.publication_spans``), so one row per account comes back, not one per article.
+
+    A successful look lists everything published before it, so the record is complete up
+    to the last successful look (plus :data:`LOOK_COVERS`), ``freshness_seen_until``; the
+    gap that ends the period is measured only up to there, never over the monitor's outage.
+    """
     last = store.last_published(before=as_of)
+    # A bounded scan (10,000 accounts: 1/3 of a quarter's rows); an older look is left out,
+    # which can only make the watched part shorter, never count an outage against an account.
+    looks = store.last_looks("freshness", as_of, since=(as_of - LOOKS_WITHIN).astimezone(SHANGHAI).date())
     start_s = period.start.timestamp()
-    end_s = as_of.timestamp()
     gaps = {s.account_id: (s.first_s, s.last_s, s.max_gap_s) for s in store.publication_spans(period.start, as_of)}
 
     last_update: list[pd.Timestamp | None] = []
+    seen_until: list[pd.Timestamp | None] = []
+    unobserved: list[float] = []
     since: list[float] = []
     max_gap: list[float] = []
     for acct in index:
         when = last.get(acct)
+        # An article seen is a look at or after its publication, whatever was recorded.
+        look = max((t for t in (looks.get(acct), when) if t is not None), default=None)
+        seen = min(as_of, look + LOOK_COVERS) if look is not None else None
+        seen_until.append(pd.Timestamp(seen).tz_convert(SHANGHAI) if seen is not None else None)
+        unobserved.append((as_of - seen).total_seconds() / _DAY_S if seen is not None else math.nan)
         if when is None:
             last_update.append(None)
             since.append(math.nan)
             max_gap.append(math.nan)
             continue
+        assert seen is not None
         last_update.append(pd.Timestamp(when).tz_convert(SHANGHAI))
         since.append((as_of - when).total_seconds() / _DAY_S)
+        seen_s = seen.timestamp()
         if acct in gaps:
             first, latest, inner_gap = gaps[acct]
-            widest = max(first - start_s, end_s - latest, float(inner_gap or 0.0))
-        else:  # known to publish, but nothing in the period
-            widest = end_s - start_s
-        max_gap.append(round(widest / _DAY_S, 1))
+            widest = max(first - start_s, seen_s - latest, float(inner_gap or 0.0))
+            max_gap.append(round(widest / _DAY_S, 1))
+        elif seen_s > start_s:  # known to publish, but nothing in the watched part of the period
+            max_gap.append(round((seen_s - start_s) / _DAY_S, 1))
+        else:  # not watched at all in the period
+            max_gap.append(math.nan)
+    zone = f"datetime64[us, {SHANGHAI.key}]"
     out = pd.DataFrame(index=index)
-    out["last_update"] = pd.Series(last_update, index=index, dtype=f"datetime64[us, {SHANGHAI.key}]")
+    out["last_update"] = pd.Series(last_update, index=index, dtype=zone)
     out["max_gap_days"] = np.array(max_gap, dtype="float64")
     out["days_since_update"] = np.array(since, dtype="float64")
+    out["freshness_seen_until"] = pd.Series(seen_until, index=index, dtype=zone)
+    out["days_unobserved"] = np.array(unobserved, dtype="float64")
+    return out
+
+
+def _source_metrics(store: Store, config: Config, index: pd.Index, as_of: datetime) -> pd.DataFrame:
+    """Which sources saw each account publish (up to ``as_of``), and whether any of them (or a
+    configured feed) can see 群发: freepublish alone cannot, so its silence proves nothing."""
+    seen = store.content_sources(before=as_of)
+    feeds = {a.id for a in config.accounts if a.feed is not None}
+    out = pd.DataFrame(index=index)
+    out["update_sources"] = pd.Series([sorted(seen.get(a, {})) for a in index], index=index, dtype=object)
+    out["update_blind"] = pd.Series([account_blind_reason(seen.get(a, {}), a in feeds) for a in index],
+                                    index=index, dtype=object)
     return out
 
 

@@ -23,7 +23,7 @@ import pandas as pd
 
 from monitor.clock import SHANGHAI
 from monitor.config import Config
-from monitor.metrics import EXPORT_METRIC_COLUMNS, compute
+from monitor.metrics import EXPORT_METRIC_COLUMNS, LOOK_COVERS, compute
 from monitor.period import Period
 from monitor.policy import (
     RULE_KINDS,
@@ -98,9 +98,24 @@ def _no_update(rule: NoUpdateRule, row: Mapping[str, Any], context: Mapping[str,
     if not row.get("freshness_known") or since is None or not _known(since) or not _known(last):
         return NOT_JUDGED
     if since <= rule.days:
-        return PASSED
+        return PASSED  # an article seen is proof, whatever the monitor saw after it
+    blind = row.get("update_blind")
+    if isinstance(blind, str) and blind:  # no source that sees 群发: silence proves nothing
+        return RuleOutcome(False, reason=blind)
     last_day = pd.Timestamp(last).tz_convert(SHANGHAI).date()
     check = _check_date(row, context)
+    unseen = row.get("days_unobserved")
+    seen_until = row.get("freshness_seen_until")
+    if isinstance(unseen, (int, float)) and _known(unseen) and unseen > 0 and _known(seen_until):
+        # The monitor could not look for the end of the period: judge only the part it watched.
+        look_day = (pd.Timestamp(seen_until) - LOOK_COVERS).tz_convert(SHANGHAI).date()
+        down = (check - look_day).days if check is not None else math.ceil(unseen)
+        if since - unseen <= rule.days:
+            return RuleOutcome(False, reason=f"监测中断{down}天（最后成功核查{look_day.isoformat()}），"
+                                             "更新情况无法判定")
+        return RuleOutcome(True, True, 1, f"超过{_weeks_or_days(rule.days)}未更新"
+                                          f"（最后更新{last_day.isoformat()}，至最后成功核查日"
+                                          f"{look_day.isoformat()}已{(look_day - last_day).days}天）")
     days = (check - last_day).days if check is not None else math.floor(since)
     return RuleOutcome(True, True, 1, f"超过{_weeks_or_days(rule.days)}未更新"
                                       f"（最后更新{last_day.isoformat()}，距检查日{days}天）")
@@ -208,9 +223,12 @@ def judge_account(policy: Policy, row: Mapping[str, Any],
     judged = vetoed = False
     deducted = 0.0
     points = policy.mode == "points"
+    notes: list[str] = []  # why a rule could not be judged, where it says
     for rule in policy.rules:
         outcome = judge_rule(rule, row, ctx)
         judged |= outcome.judged
+        if not outcome.judged and outcome.reason:
+            notes.append(outcome.reason)
         if not outcome.failed:
             continue
         failed.append(rule.id)
@@ -224,7 +242,8 @@ def judge_account(policy: Policy, row: Mapping[str, Any],
         deducted += cost
         reasons.append(f"{outcome.reason}（扣{_points(cost)}分）")
     if not judged:
-        return UNKNOWN, UNKNOWN_REASON, math.nan, []
+        return UNKNOWN, REASON_SEPARATOR.join(notes) or UNKNOWN_REASON, math.nan, []
+    reasons += notes
     if not points:
         return (FAIL if vetoed else PASS), REASON_SEPARATOR.join(reasons), math.nan, failed
     score = float(policy.veto_score) if vetoed else max(0.0, float(policy.full_score) - deducted)

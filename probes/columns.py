@@ -23,29 +23,21 @@ from typing import Any
 from monitor.config import Account, DeclaredColumn
 from monitor.context import ProbeContext
 from monitor.http import REFUSED, PageFetcher, PageResult
+from monitor.proxy import describe_urls
 from monitor.store import ColumnState
 from monitor.wechat import AccountAPI
 from monitor.wechat import answers as A
 from monitor.wechat.client import SELFMENU
 from probes.base import ProbeRow, RowShape, RowStatus
 from probes.confirm import Outcome
-from probes.failures import PAGE_FAILURE, PAGE_UNVERIFIABLE
+from probes.pages import DEFAULT_SOFT404, VERIFY_REASON, HostBackoff, SiteBaselines
+from probes.pages import SHORT_PAGE_CHARS as SHORT_PAGE_CHARS  # pages are judged in probes.pages
+from probes.pages import WECHAT_GONE as WECHAT_GONE
+from probes.pages import judge_page as judge_page
 
 log = logging.getLogger(__name__)
 
-# Texts of mp.weixin.qq.com pages that answer 200 for an article that is gone.
-WECHAT_GONE = {
-    "该内容已被发布者删除": "文章已被发布者删除",
-    "已被发布者删除": "文章已被发布者删除",
-    "此内容因违规无法查看": "文章因违规无法查看",
-    "此内容被投诉且经审核涉嫌侵权": "文章因侵权投诉无法查看",
-    "链接已过期": "链接已过期",
-    "该公众号已迁移": "公众号已迁移",
-    "参数错误": "链接参数错误",
-}
-DEFAULT_SOFT404 = ("页面不存在", "页面未找到", "404 Not Found", "您访问的页面不存在", "Page Not Found")
 NETWORK_ERRORS = frozenset({"timeout", "connect", "reset"})
-_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.I | re.S)
 _SCRIPT_STYLE_OPEN = re.compile(r"<s(?:cript|tyle)", re.I)
 # A character outside tags: after the start or a ">", before the next "<"; a "<" that opens no
@@ -60,7 +52,6 @@ _UNVERIFIABLE = {
     "media_id": "永久素材栏目，无法从外部验证",
     "view_limited": "永久素材栏目，无法从外部验证",
 }
-SHORT_PAGE_CHARS = 600  # a soft-404 marker only counts on a page this short, or in its title
 
 
 @dataclass(frozen=True)
@@ -137,43 +128,6 @@ def _leaf(account_id: str, path: str, leaf: A.MenuLeaf) -> Column:
     return Column(account_id, path, kind, tuple(targets), value)
 
 
-def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT404) -> tuple[Outcome, str]:
-    """What one fetched page says about its column (the monitor's health aside)."""
-    if result.error:
-        if result.status is not None and result.status >= 400:
-            return "fail", f"HTTP {result.status}"  # the status says it all, body or not
-        if result.error in PAGE_UNVERIFIABLE:
-            return "unverifiable", PAGE_UNVERIFIABLE[result.error]
-        return "fail", PAGE_FAILURE.get(result.error, result.error)
-    assert result.status is not None
-    if result.status >= 400:
-        return "fail", f"HTTP {result.status}"
-    text = result.text or ""
-    # Hot path (80,000 pages a round, nearly all healthy): plain substring tests first; tags are
-    # stripped only when a marker is there.
-    body: str | None = None
-    for marker, reason in WECHAT_GONE.items():
-        if marker in text:
-            if body is None:
-                body = visible_text(text)
-            final = result.final_url or ""
-            if "mp.weixin.qq.com" in final or "/mp/s/" in final or len(body) < SHORT_PAGE_CHARS:
-                return "fail", reason
-    title: re.Match[str] | None = None
-    title_read = False
-    for marker in soft404_markers:
-        if marker in text:
-            if not title_read:
-                title, title_read = _TITLE.search(text, 0, 8192), True  # the title sits in the head
-            if body is None:
-                body = visible_text(text)
-            if (title is not None and marker in title.group(1)) or (marker in body and len(body) < SHORT_PAGE_CHARS):
-                return "fail", f"页面不存在（HTTP {result.status}，提示“{marker}”）"
-    if len(text) < 4 * SHORT_PAGE_CHARS and not has_visible_text(text):
-        return "fail", f"空白页面（HTTP {result.status}）"
-    return "ok", f"HTTP {result.status}"
-
-
 def visible_text(html: str) -> str:
     return " ".join(_TAGS.sub(" ", html).split())
 
@@ -202,6 +156,7 @@ class HealthGate:
         self._healthy = True
         self._warned = False
         self._lock = asyncio.Lock()
+        self.failure = ""  # what the last failed check saw, per canary URL (no credentials, no query)
 
     async def healthy(self, since: float | None = None) -> bool:
         """Online now? With ``since`` (a ``time.monotonic()`` value): judged by a check begun after it."""
@@ -213,7 +168,11 @@ class HealthGate:
             if not fresh:
                 started = time.monotonic()
                 results = await asyncio.gather(*(self._fetch(u) for u in self._urls))
-                self._healthy = any(r.answered for r in results)
+                was, self._healthy = self._healthy, any(r.answered for r in results)
+                if not self._healthy:
+                    self.failure = "; ".join(f"{describe_urls([r.url])}: {r.error or 'no answer'}" for r in results)
+                    if was:
+                        log.warning("monitor network down: no canary URL answered (%s)", self.failure)
                 if not self._warned and all(r.error in REFUSED for r in results):
                     self._warned = True
                     log.warning("every canary URL is refused by the outbound address policy: "
@@ -225,8 +184,20 @@ class HealthGate:
         return self._fetcher.fetch(url, exempt=True) if self._exempt else self._fetcher.fetch(url)
 
 
+@dataclass(frozen=True)
+class PageRound:
+    """What a round's page checks share: the sites' answers for missing pages, the hosts held off."""
+
+    baselines: SiteBaselines
+    backoff: HostBackoff
+    now: datetime
+
+
+HELD_REASON = "该站点此前要求监测端完成人机验证，暂停访问中，本轮无法核验"
+
+
 async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
-                       soft404_markers: Sequence[str] = DEFAULT_SOFT404) -> Check:
+                       soft404_markers: Sequence[str] = DEFAULT_SOFT404, pages: PageRound | None = None) -> Check:
     kind = column.type
     if kind in ("text",):
         return Check(column, "ok" if (column.value or "").strip() else "fail",
@@ -240,9 +211,20 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
         return Check(column, "unverifiable", reason)
     worst: Check | None = None
     for url in column.targets:
+        if pages is not None and pages.backoff.held(url, pages.now) is not None:
+            check = Check(column, "unverifiable", HELD_REASON)
+            if worst is None or worst.outcome == "ok":
+                worst = check
+            continue
         started = time.monotonic()
         result = await fetcher.fetch(url)
         outcome, reason = judge_page(result, soft404_markers)
+        if pages is not None:
+            if outcome == "unverifiable" and reason == VERIFY_REASON:
+                pages.backoff.hold(result.final_url or url, pages.now)
+                pages.backoff.hold(url, pages.now)
+            elif outcome == "ok" and (soft := await pages.baselines.compare(result)) is not None:
+                outcome, reason = soft
         if outcome == "fail" and result.error in NETWORK_ERRORS and not await gate.healthy(since=started):
             return Check(column, "error", "监测端网络异常，本轮无法判断", None, None)
         if len(column.targets) > 1 and outcome == "fail":
@@ -356,6 +338,7 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
     gate = HealthGate(ctx.pages, ctx.canary_urls, exempt=ctx.canary_exempt)
     menus = ctx.cache(Menus)
     now = ctx.now()
+    page_round = PageRound(SiteBaselines(ctx.pages), ctx.cache(HostBackoff), now)
     # The previous round's column states, read per account and only when needed (a failure, an
     # unreadable menu, the monitor offline): in a healthy round that is almost never. Each
     # account's results reach the store after this round read its states, never before.
@@ -368,6 +351,10 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
         return states
 
     online = await gate.healthy()
+    if not online:
+        log.warning("columns round skipped: the monitor's network is down (canary %s); its columns are "
+                    "recorded as error, not against the accounts", gate.failure)
+        ctx.note_round("columns", skipped="network_down", canary=gate.failure)
     # Menus due to be read: with enough of them the reads go to the API helper process (the
     # other core), READ_BATCH at a time, up to READ_AHEAD accounts ahead of the accounts begun,
     # so the answers are there when their accounts start.
@@ -408,7 +395,7 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
                 return [Check(_known_column(s), "error", "监测端网络异常，本轮未检查")
                         for s in known_columns(account.id).values()]
             columns, why = await _menu_columns(ctx, menus, account, submitted.pop(account.id, None))
-            checks = [await check_column(c, ctx.pages, gate, markers) for c in columns]
+            checks = [await check_column(c, ctx.pages, gate, markers, page_round) for c in columns]
             if any(c.outcome in NEEDS_HISTORY for c in checks):
                 menus.pop(account.id, None)  # read the menu again next round before confirming
             if why is not None and why.outcome == "error":

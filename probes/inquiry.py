@@ -26,12 +26,30 @@ sent again:
 A send that fails for certain (connection refused, request refused) leaves the
 row ``scheduled`` with the error; the next round of the same window retries.
 
-Replies are classified here, never by the channel: ``auto`` when the reply came
-within 20 s of the send, or its text is one of the account's configured
-auto-reply texts (``get_current_autoreply_info``), or it carries 自动回复;
-``human`` otherwise. Replies of one tester's conversation are attributed to the
-inquiries in it: an auto-reply to the latest message sent before it, a human
-reply to the oldest inquiry still waiting for a person (people answer in order).
+Replies are classified here, never by the channel, by text first: ``auto``
+when the reply carries 自动回复, or is one of the account's configured auto-reply
+texts (``get_current_autoreply_info``, where the API is allowed), or is a text
+already seen from the account as an auto-reply or in answer to a different
+question (a canned text); by timing only when the times allow it: ``auto`` when
+even the longest delay the recorded times permit is within 20 s. Times of
+minute resolution (a phone, the manual channel) never allow that, so there the
+text alone decides: a next-minute reply is human unless its text says auto.
+``human`` otherwise. (A canned text is recognised from its second use on; the
+first use keeps the kind it was given.)
+
+Replies of one tester's conversation are attributed to the inquiries in it: an
+auto-reply to the latest message sent before it, a human reply to the oldest
+inquiry still waiting for a person (people answer in order). At minute
+resolution "before" means "in the same minute or earlier": a reply in the
+send's minute belongs to it. A channel whose send times are recorded by a
+person (manual) may show a reply before the recorded send: when the reply came
+after the task was issued and no earlier inquiry takes it, the send is taken as
+made in the reply's minute (its deadline moved with it) and a note saying so is
+kept in the inquiry's ``error`` column and shown in its reason. A reply that no
+inquiry can take is logged and named in the account's row, never dropped
+silently. Replies are read for inquiries still watched and, by hand, for every
+inquiry sent in the last 45 days (a record typed in after its inquiry was
+settled still counts; its outcome is worked out again).
 
 States: ``answered`` (a person replied by the deadline, or an auto-reply did
 and the policy counts it), ``late`` (a person replied after it), ``unanswered``
@@ -47,9 +65,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypedDict
+from typing import Literal, NamedTuple, TypedDict
 
 from monitor.clock import Clock, as_utc, to_local
 from monitor.config import Account, Config
@@ -62,6 +81,7 @@ from monitor.wechat import answers as A
 from monitor.wechat.errors import WeChatError
 from probes.base import Json, ProbeRow, RowShape, RowStatus, row_status
 from probes.channels import Channel, ChannelError, Reply, channel_for
+from probes.channels.base import MINUTE, SECOND, floor_to
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +93,8 @@ EVIDENCE_WINDOW = timedelta(minutes=10)  # how long an interrupted send is looke
 REPLY_EVIDENCE = timedelta(minutes=2)  # a reply this soon after an attempt answers that attempt
 CLOCK_SKEW = timedelta(seconds=60)
 WATCH_AFTER_DEADLINE = timedelta(days=30)
+HAND_LOOKBACK = timedelta(days=45)  # by hand, replies are read for inquiries sent this recently, settled or not
+OUTCOME_STATES = ("sent", "answered", "late", "unanswered")  # states whose outcome replies decide
 RETRY_SENDS_FOR = timedelta(days=7)  # a failed send is retried by polls while its window can still be open
 REPLY_MAX_CHARS = 500
 DEFAULT_WORKING_DAYS = 3
@@ -81,6 +103,7 @@ _EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 _FAR = datetime(2200, 1, 1, tzinfo=UTC)
 
 ChannelFactory = Callable[..., Channel | None]
+KindOf = Callable[[Reply, datetime, str], Awaitable[Literal["auto", "human"]]]
 Status = Literal["free", "sent", "deferred", "checking", "lost", "done"]
 
 
@@ -101,11 +124,30 @@ def _norm(text: str) -> str:
     return "".join(text.split())
 
 
-def classify(reply: Reply, sent_at: datetime, auto_texts: Collection[str] = ()) -> Literal["auto", "human"]:
-    """``auto`` or ``human``, judged from the reply's timing and text only."""
-    if reply.at - sent_at <= AUTO_REPLY_WITHIN or AUTO_MARKER in reply.text:
+def longest_delay(reply: Reply, sent_at: datetime) -> timedelta:
+    """The longest time between send and reply the recorded times allow (exact at second resolution;
+    at minute resolution from the start of the send's minute to the end of the reply's)."""
+    if reply.resolution <= SECOND:
+        return reply.at - sent_at
+    return floor_to(reply.at, reply.resolution) + reply.resolution - floor_to(sent_at, reply.resolution)
+
+
+def sent_before(sent_at: datetime, reply: Reply) -> bool:
+    """Could the reply answer a message sent at ``sent_at``? At minute resolution a reply in the
+    send's own minute can."""
+    if reply.resolution <= SECOND:
+        return sent_at < reply.at
+    return floor_to(sent_at, reply.resolution) <= floor_to(reply.at, reply.resolution)
+
+
+def classify(reply: Reply, sent_at: datetime, auto_texts: Collection[str] = (),
+             canned: Collection[str] = ()) -> Literal["auto", "human"]:
+    """``auto`` or ``human``, judged from the reply's text and timing only (module docstring).
+    ``auto_texts``: the account's rule texts; ``canned``: texts known to be canned; both normalized."""
+    if AUTO_MARKER in reply.text or longest_delay(reply, sent_at) <= AUTO_REPLY_WITHIN:
         return "auto"
-    return "auto" if _norm(reply.text) in auto_texts else "human"
+    norm = _norm(reply.text)
+    return "auto" if norm in auto_texts or norm in canned else "human"
 
 
 def autoreply_texts(info: A.AutoReply) -> frozenset[str]:
@@ -225,7 +267,7 @@ async def _delivery_evidence(ctx: ProbeContext, account: Account, chan: Channel,
     # An (auto-)reply right after the attempt: our message got there. Only a short span counts,
     # so that a late answer to an older inquiry is not taken for evidence.
     replies = await chan.replies_since(account, q.tester or tester_of(account), attempt_at - CLOCK_SKEW)
-    if any(attempt_at <= r.at <= attempt_at + REPLY_EVIDENCE for r in replies):
+    if any(floor_to(attempt_at, r.resolution) <= r.at <= attempt_at + REPLY_EVIDENCE for r in replies):
         return attempt_at
     return "absent" if records_say_absent else "unknown"
 
@@ -350,10 +392,38 @@ def outcome(q: Inquiry, polled_at: datetime, autoreply_counts: bool) -> InquiryO
     return {"state": state, "latency_minutes": latency}
 
 
+class Polled(NamedTuple):
+    watched: list[Inquiry]  # the inquiries looked at
+    changed: list[Inquiry]  # those whose state changed
+    notes: list[str]  # records that could not be placed (Chinese, for the account's row)
+
+
+class _Canned:
+    """Texts the account has used as canned replies: seen as an auto-reply, or answering
+    two different questions (a person's answer to one question is not sent for another)."""
+
+    def __init__(self) -> None:
+        self.auto: set[str] = set()
+        self.questions: dict[str, set[str]] = {}
+
+    def add(self, text: str, kind: str, question: str) -> None:
+        norm = _norm(text)
+        if kind == "auto":
+            self.auto.add(norm)
+        else:
+            self.questions.setdefault(norm, set()).add(_norm(question))
+
+    def for_question(self, text: str, question: str) -> frozenset[str]:
+        norm = _norm(text)
+        if norm in self.auto or self.questions.get(norm, set()) - {_norm(question)}:
+            return frozenset((norm,))
+        return frozenset()
+
+
 async def _poll_account(ctx: ProbeContext, account: Account, chan: Channel, autotexts: AutoReplyTexts,
-                        retry_sends: bool = False) -> tuple[list[Inquiry], list[Inquiry]]:
+                        retry_sends: bool = False) -> Polled:
     """Fetch and attribute the replies of the account's watched inquiries; update their states.
-    Returns (watched, those whose state changed). Raises ChannelError (nothing changed then)."""
+    Raises ChannelError (nothing changed then)."""
     for q in ctx.store.open_inquiries(states=("scheduled",), account_id=account.id):
         q, status = await _resolve_scheduled(ctx, account, chan, q)
         if status == "free" and retry_sends and q.created_at > ctx.now() - RETRY_SENDS_FOR:
@@ -361,51 +431,90 @@ async def _poll_account(ctx: ProbeContext, account: Account, chan: Channel, auto
     polled_at = ctx.now()  # before fetching: every reply up to now is in the answer
     watched = [q for q in ctx.store.open_inquiries(states=("sent", "unanswered", "answered"), account_id=account.id)
                if _watching(q, polled_at)]
-    since: dict[str, datetime] = {}  # per tester: the oldest watched send
-    for q in watched:
+    hand = chan.sends_recorded_by_hand
+    read_for = list(watched)
+    if hand:  # records typed in late may belong to inquiries already settled: read theirs too
+        ids = {q.id for q in watched}
+        read_for += [q for q in ctx.store.inquiries_between(polled_at - HAND_LOOKBACK, polled_at + timedelta(seconds=1),
+                                                            account_id=account.id)
+                     if q.sent_at is not None and q.id not in ids and q.state in OUTCOME_STATES]
+    since: dict[str, datetime] = {}  # per tester: the oldest send read for (by hand: or its task's issue)
+    for q in read_for:
         assert q.sent_at is not None
         tester = q.tester or tester_of(account)
-        since[tester] = min(since.get(tester, q.sent_at), q.sent_at)
+        first = min(q.sent_at, q.created_at) if hand else q.sent_at
+        since[tester] = min(since.get(tester, first), first)
     fetched: dict[str, list[Reply]] = {}
     for tester, first in since.items():  # fetch everything before writing anything: a failure changes nothing
         fetched[tester] = await chan.replies_since(account, tester, first)
 
+    working_days = deadline_working_days(ctx.config)
     waiting = {q.id for q in watched}
+    corrected: dict[int, Inquiry] = {}  # and, by hand, settled inquiries given a new reply
+    notes: list[str] = []
     for tester, replies in fetched.items():
         if not replies:
             continue
         # Every inquiry of this conversation that replies since then could belong to (closed ones too).
-        sent = [(q.sent_at, q) for q in ctx.store.inquiries_between(
-                    since[tester] - WATCH_AFTER_DEADLINE - timedelta(days=30), polled_at + timedelta(seconds=1),
-                    account_id=account.id)
-                if q.sent_at is not None and (q.tester or tester_of(account)) == tester]
-        sent.sort(key=lambda pair: pair[0])
-        known = {(r.at, r.text) for _, q in sent for r in ctx.store.inquiry_replies(q.id)}
-        for reply in replies:
-            text = reply.text[:REPLY_MAX_CHARS]
-            if (reply.at, text) in known:
-                continue  # seen and attributed in an earlier poll
-            prior = [(sent_at, q) for sent_at, q in sent if sent_at < reply.at]
-            if not prior:
-                continue  # older than every inquiry we know of
-            latest_at, latest = prior[-1]
-            kind = classify(reply, latest_at)
+        span = ctx.store.inquiries_between(since[tester] - WATCH_AFTER_DEADLINE - timedelta(days=30),
+                                           polled_at + timedelta(seconds=1), account_id=account.id)
+        canned = _Canned()
+        known: set[tuple[datetime, str]] = set()
+        for q in span:
+            for r in ctx.store.inquiry_replies(q.id):
+                canned.add(r.text, r.kind, q.question)
+                if (q.tester or tester_of(account)) == tester:
+                    known.add((r.at, r.text))
+        sent = sorted(((q.sent_at, q) for q in span
+                       if q.sent_at is not None and (q.tester or tester_of(account)) == tester),
+                      key=lambda pair: pair[0])
+
+        async def kind_of(reply: Reply, sent_at: datetime, question: str,
+                          canned: _Canned = canned) -> Literal["auto", "human"]:
+            kind = classify(reply, sent_at, (), canned.for_question(reply.text, question))
             if kind == "human":  # the account's rule texts are fetched only when they can matter
-                kind = classify(reply, latest_at, await autotexts.get(account))
+                kind = classify(reply, sent_at, await autotexts.get(account),
+                                canned.for_question(reply.text, question))
+            return kind
+
+        for reply in replies:
+            reply = replace(reply, text=reply.text[:REPLY_MAX_CHARS])
+            if (reply.at, reply.text) in known:
+                continue  # seen and attributed in an earlier poll
+            prior = [(sent_at, q) for sent_at, q in sent if sent_before(sent_at, reply)]
+            if hand:
+                late = await _late_send(ctx, account, reply, sent, prior, waiting, kind_of, working_days)
+                if late is not None and late.sent_at is not None:
+                    corrected[late.id] = late
+                    sent = sorted([(s, q) for s, q in sent if q.id != late.id] + [(late.sent_at, late)],
+                                  key=lambda pair: pair[0])
+                    prior = [(sent_at, q) for sent_at, q in sent if sent_before(sent_at, reply)]
+            if not prior:
+                when = f"{to_local(reply.at):%Y-%m-%d %H:%M}"
+                log.warning("%s: a reply of %s to %s answers no inquiry sent before it; kept out of the "
+                            "measurement, check its recorded time", account.id, when, tester)
+                notes.append(f"{when}收到的一条回复早于所有已发送的测试留言，无法对应，未计入（请核对登记时间）")
+                continue
+            latest_at, latest = prior[-1]
+            kind = await kind_of(reply, latest_at, latest.question)
             target = latest  # an auto-reply answers the message just sent
             if kind == "human":  # people answer in order: the oldest inquiry still waiting
                 target = next((q for _, q in prior if q.id in waiting), latest)
                 waiting.discard(target.id)
-            ctx.store.add_inquiry_reply(target.id, reply.at, kind, text)
-            known.add((reply.at, text))
+            _, new = ctx.store.add_inquiry_reply(target.id, reply.at, kind, reply.text)
+            if hand and new and target.state in OUTCOME_STATES:
+                corrected.setdefault(target.id, target)
+            canned.add(reply.text, kind, target.question)
+            known.add((reply.at, reply.text))
 
     counts = ctx.config.selected_policy.autoreply_counts_as_answer
     out, changed = [], []
-    for q in watched:
+    looked_at = watched + [q for q in corrected.values()
+                           if q.id not in {w.id for w in watched} and q.state in OUTCOME_STATES]
+    for q in looked_at:
         q = ctx.store.get_inquiry(q.id)
         if q.deadline_at is None and q.sent_at is not None:  # not written by this probe; derive it alike
-            q = ctx.store.update_inquiry(q.id, deadline_at=ctx.calendar.deadline(
-                q.sent_at, deadline_working_days(ctx.config)))
+            q = ctx.store.update_inquiry(q.id, deadline_at=ctx.calendar.deadline(q.sent_at, working_days))
         fields = outcome(q, polled_at, counts)
         if any(getattr(q, k) != v for k, v in fields.items()):
             before = q.state
@@ -413,7 +522,40 @@ async def _poll_account(ctx: ProbeContext, account: Account, chan: Channel, auto
             if q.state != before:
                 changed.append(q)
         out.append(q)
-    return out, changed
+    return Polled(out, changed, notes)
+
+
+_LATE_NOTE = "发送时间登记为"
+
+
+async def _late_send(ctx: ProbeContext, account: Account, reply: Reply, sent: list[tuple[datetime, Inquiry]],
+                     prior: list[tuple[datetime, Inquiry]], waiting: set[int], kind_of: KindOf,
+                     working_days: int) -> Inquiry | None:
+    """A reply recorded before the recorded send of an inquiry whose task was already issued:
+    the send was typed in late. Moves that send to the reply's minute (returns the inquiry),
+    unless an earlier inquiry takes the reply (a person answering an older question in order,
+    or an auto-reply to a send in the same or the previous minute)."""
+    issued = [q for sent_at, q in sent
+              if floor_to(q.created_at, MINUTE) <= reply.at < floor_to(sent_at, MINUTE)]
+    if not issued:
+        return None
+    q = issued[0]
+    kind = await kind_of(reply, reply.at, q.question)
+    if kind == "human" and any(p.id in waiting for _, p in prior):
+        return None
+    if kind == "auto" and prior and prior[-1][0] >= reply.at - MINUTE:
+        return None
+    assert q.sent_at is not None
+    new = floor_to(reply.at, MINUTE)
+    recorded = f"{to_local(q.sent_at):%Y-%m-%d %H:%M}"
+    if q.error and q.error.startswith(_LATE_NOTE):  # moved before: keep what the inspector wrote
+        recorded = q.error[len(_LATE_NOTE):len(_LATE_NOTE) + len(recorded)]
+    note = f"{_LATE_NOTE}{recorded}，晚于{to_local(new):%Y-%m-%d %H:%M}收到的回复，按该回复时间计为发送时间"
+    log.warning("%s: inquiry %d: send recorded at %s after a reply at %s; taken as sent at %s",
+                account.id, q.id, to_local(q.sent_at).isoformat(), to_local(new).isoformat(),
+                to_local(new).isoformat())
+    return ctx.store.update_inquiry(q.id, sent_at=new, deadline_at=ctx.calendar.deadline(new, working_days),
+                                    error=note)
 
 
 async def poll_inquiries(ctx: ProbeContext, accounts: Sequence[Account] | None = None, *,
@@ -436,7 +578,7 @@ async def poll_inquiries(ctx: ProbeContext, accounts: Sequence[Account] | None =
             if chan is None:
                 continue
             try:
-                out.extend((await _poll_account(ctx, account, chan, autotexts, retry_sends))[0])
+                out.extend((await _poll_account(ctx, account, chan, autotexts, retry_sends)).watched)
             except ChannelError as exc:
                 log.warning("%s: polling inquiry replies failed: %s", account.id, exc)
         return out
@@ -458,7 +600,14 @@ def _duration(minutes: float) -> str:
 
 
 def reason(q: Inquiry, working_days: int, autoreply_counts: bool = False) -> str:
-    """Why the inquiry is where it is, in Chinese, for people."""
+    """Why the inquiry is where it is, in Chinese, for people (with the note on its records, if any)."""
+    why = _reason(q, working_days, autoreply_counts)
+    if q.error and q.state in ("sent", "answered", "late", "unanswered"):
+        why += f"（注：{q.error}）"  # e.g. a send time corrected from the inspector's records
+    return why
+
+
+def _reason(q: Inquiry, working_days: int, autoreply_counts: bool) -> str:
     if q.state == "answered":
         if q.latency_minutes is not None and q.human_reply_at is not None and q.deadline_at is not None \
                 and q.human_reply_at <= q.deadline_at:
@@ -494,9 +643,11 @@ ROW = RowShape(("account", "inquiry_id", "window", "state", "sent_at", "deadline
 
 
 def _row(account: Account, q: Inquiry | None, working_days: int, counts: bool, errors: Sequence[str] = (),
-         changed: Sequence[Inquiry] = (), *, status: RowStatus = "error", why: str = "") -> ProbeRow:
+         changed: Sequence[Inquiry] = (), *, status: RowStatus = "error", why: str = "",
+         notes: Sequence[str] = ()) -> ProbeRow:
     """The account's row: its inquiry ``q`` (without one: ``status`` and ``why``), with the monitor's
-    own ``errors`` of this round (then the row is ``error``) and the earlier inquiries ``changed``."""
+    own ``errors`` of this round (then the row is ``error``), the earlier inquiries ``changed`` and
+    ``notes`` on records that could not be placed (added to the reason; the status is unchanged)."""
     fields: dict[str, Json] = {"inquiry_id": None, "window": None, "sent_at": None, "deadline_at": None,
                                "human_reply_at": None, "latency_minutes": None}
     # Earlier inquiries that this round's poll settled (the row itself shows the current one).
@@ -514,6 +665,8 @@ def _row(account: Account, q: Inquiry | None, working_days: int, counts: bool, e
         # The monitor's own trouble this round: reported as an error row, never against the account.
         status = "error"
         why = "；".join(dict.fromkeys([*errors, *([why] if why else [])]))
+    if notes:
+        why = "；".join(dict.fromkeys([*([why] if why else []), *notes]))
     return ProbeRow(ROW, account.id, status, why, fields)
 
 
@@ -528,11 +681,13 @@ async def _round_account(ctx: ProbeContext, account: Account, channels: ChannelS
                         why="未配置测试留言渠道（inquiry.channel: none）")
         errors: list[str] = []
         changed: list[Inquiry] = []
+        notes: list[str] = []
         q: Inquiry | None = None
         # Poll first: an inquiry that closes now no longer blocks this window's one, sent right after.
         # (Polling right after sending would find nothing: replies take at least a second.)
         try:
-            changed = (await _poll_account(ctx, account, chan, autotexts))[1]
+            polled = await _poll_account(ctx, account, chan, autotexts)
+            changed, notes = polled.changed, polled.notes
         except ChannelError as exc:
             errors.append(f"查询回复失败（监测端问题，不计入考核）：{exc}")
         try:
@@ -543,7 +698,7 @@ async def _round_account(ctx: ProbeContext, account: Account, channels: ChannelS
             q = ctx.store.find_inquiry(account.id, week_key_at(ctx.now()))
         else:
             q = ctx.store.get_inquiry(q.id)
-        return _row(account, q, working_days, counts, errors, changed)
+        return _row(account, q, working_days, counts, errors, changed, notes=notes)
     except Exception as exc:  # one account's trouble never ends the round
         log.exception("%s: inquiry round failed", account.id)
         return _row(account, None, working_days, counts, status="error",

@@ -100,6 +100,8 @@ def _row(account: tuple[str, str, str, str], failed: list[str], rng: random.Rand
         "days_since_update": days, "inquiries_late": late, "inquiries_unanswered": 0, "inquiries_open": 0,
         "inquiries_error": 0, "auto_reply_only": 0, "columns_unverifiable": 0, "columns_error": 0,
         "freshness_known": True, "follower_messages": 0, "follower_answered": 0,
+        "freshness_seen_until": CHECK_DAY, "days_unobserved": 0.0,  # watched to the end
+        "update_sources": ["feed"], "update_blind": None,  # a source that sees 群发 and 发表
         "follower_response_rate": math.nan, "follower_median_reply_minutes": math.nan, "security_incidents": 0,
         "late_by_working_days": {3: late}, "broken_column_paths": BROKEN_PATHS[:broken],
         "privacy_by_type": {"id_card": 1} if "privacy_leak" in failed else {},
@@ -127,6 +129,8 @@ def typed(rows: list[dict[str, object]]) -> pd.DataFrame:
         df[column] = df[column].astype("float64")
     df["last_update"] = pd.to_datetime(df["last_update"], utc=True).dt.tz_convert("Asia/Shanghai")
     df["freshness_known"] = df["freshness_known"].astype(bool)
+    df["freshness_seen_until"] = pd.to_datetime(df["freshness_seen_until"], utc=True).dt.tz_convert("Asia/Shanghai")
+    df["days_unobserved"] = df["days_unobserved"].astype("float64")
     return df
 
 

@@ -161,7 +161,8 @@ def test_emulator_channel_sends_and_lists_replies_without_their_kind(emulator: E
     assert early == []  # replies strictly after since and not in the future
     assert len(later) == 2 and later[0].at == sent.sent_at + timedelta(seconds=1)
     # The emulator labels its replies auto/human; the channel passes on time and text only.
-    assert {f.name for f in dataclasses.fields(Reply)} == {"at", "text"}
+    assert {f.name for f in dataclasses.fields(Reply)} == {"at", "text", "resolution"}
+    assert later[0].resolution == timedelta(seconds=1)  # the demo's follower: times to the second
     assert all(r.at.tzinfo is not None for r in later)
 
 
@@ -296,8 +297,10 @@ def test_manual_channel_issues_a_task_and_reads_what_the_inspector_records(tmp_p
     assert manual_cli.main([str(path), "reply", "jd-binhe", "--at", "2023-07-03T14:02",
                             "--text", "您好，需携带身份证和居住证。"]) == 0
     replies = run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T10:15")))
-    assert replies == [Reply(at("2023-07-03T14:02"), "您好，需携带身份证和居住证。")]
-    assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:02"))) == []
+    assert replies == [Reply(at("2023-07-03T14:02"), "您好，需携带身份证和居住证。", timedelta(minutes=1))]
+    # A time to the minute is the whole minute: the reply may have come after 14:02:30, not after 14:03.
+    assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:02:30"))) == replies
+    assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:03"))) == []
     # Mistakes are reported, not raised.
     assert manual_cli.main([str(path), "sent", "jd-binhe"]) == 1  # no unsent task left
     assert manual_cli.main([str(path), "reply", "jd-binhe", "--at", "not-a-time", "--text", "x"]) == 2

@@ -97,7 +97,7 @@ def test_schema_is_json_with_descriptions(capsys: pytest.CaptureFixture[str]) ->
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     assert schema["required"] == ["accounts"]
-    assert {"timezone", "store", "wechat", "calendar", "policy", "policies", "schedules", "checks", "channels",
+    assert {"timezone", "store", "wechat", "calendar", "policy", "policies", "schedules", "checks", "http", "channels",
             "smtp", "supervisors", "accounts"} == set(schema["properties"])
     assert schema["description"]
     for name, prop in schema["properties"].items():

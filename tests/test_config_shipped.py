@@ -13,6 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "accounts.yaml"
 
 
+def _line_of(text: str) -> int:
+    return next(n for n, line in enumerate(SHIPPED.read_text(encoding="utf-8").splitlines(), 1)
+                if line.strip().startswith(text))
+
+
 
 def test_shipped_file_is_valid_without_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
@@ -30,7 +35,11 @@ def test_shipped_file_is_valid_with_the_demo_secrets(monkeypatch: pytest.MonkeyP
     assert check_file(Path("accounts.yaml"), check_env=True) == []
     assert main(["config", "check"]) == 0
     out = capsys.readouterr()
-    assert out.out == "accounts.yaml: OK\n"
+    # Valid, with one warning: the canary is the emulator's (fine for the demo, wrong elsewhere).
+    assert out.out == "accounts.yaml: OK (1 warning(s))\n"
+    [warning] = out.err.splitlines()
+    assert warning.startswith(f"accounts.yaml:{_line_of('canary_urls:')}: warning: checks.canary_urls[0]: ")
+    assert "remove checks.canary_urls" in warning and "https://mp.weixin.qq.com/" in warning
     for value in env.values():
         assert value not in out.out + out.err
 

@@ -50,7 +50,7 @@ def start_demo_until(out: Path, until: datetime) -> subprocess.Popen:
 
 
 def finish_demo(proc: subprocess.Popen, out: Path) -> subprocess.CompletedProcess:
-    code = proc.wait(timeout=600)
+    code = proc.wait(timeout=1500)  # a loaded machine (a parallel suite) takes several times the 2.5 min
     read = lambda name: (out.parent / name).read_text(encoding="utf-8", errors="replace")
     return subprocess.CompletedProcess(proc.args, code, read("stdout"), read("stderr"))
 
@@ -228,3 +228,19 @@ def test_verdict_mismatch_is_told_apart_from_a_rules_mismatch(capsys):
     assert "存在不一致（结论不一致1个，结论一致而问题不一致1个）" in out
     assert "不合格  ≠" in out  # a3's row, as before
     assert "问题不一致 a3（a3（模拟））：未测出「泄露个人信息」" in out  # why its verdict differs
+
+
+def test_demo_is_simulate_on_the_shipped_pair(tmp_path):
+    from monitor.config import load_config
+    from wxmon.demo import DEMO_SCHEDULES, QUARTER, TEMPLATE, demo_simulation
+    from wxmon.simulate import write_run_config
+
+    sim = demo_simulation(tmp_path / "out", seed=7)
+    assert (sim.scenario, sim.config, sim.period, sim.fast, sim.seed) == (None, TEMPLATE, QUARTER, True, 7)
+    assert load_scenario(None).period == QUARTER  # the shipped scenario names the demo's quarter
+    written = load_config(write_run_config(TEMPLATE, tmp_path, "http://127.0.0.1:5001", fast=True))
+    assert written.schedules.model_dump() == DEMO_SCHEDULES
+    assert str(written.wechat.api_base).rstrip("/") == "http://127.0.0.1:5001"
+    assert [str(u) for u in written.checks.canary_urls] == ["http://127.0.0.1:5001/_emu/canary"]
+    assert (written.checks.timeout_s, written.checks.per_host, written.checks.per_host_rate) == (3, 20, None)
+    assert written.store_url == f"sqlite:///{tmp_path / 'wxmon.db'}"

@@ -11,7 +11,8 @@ from wechatpy.exceptions import WeChatClientException
 
 from emulator.server import EmulatorServer
 
-BINHE = "jd-binhe"
+BINHE = "jd-binhe"  # publishes by 群发, has a feed
+FABU = "jb-fabu"  # publishes by 发表
 
 
 def creds(server: EmulatorServer, account: str) -> tuple[str, str]:
@@ -109,13 +110,14 @@ def test_menus(emulator: EmulatorServer, http: httpx.Client) -> None:
 
 
 def test_freepublish(emulator: EmulatorServer, http: httpx.Client) -> None:
-    t = token(http, emulator)
+    http.delete("/_emu/faults", params={"account": FABU})  # its batchget fails once in August
+    t = token(http, emulator, FABU)  # publishes by 发表: freepublish lists it
     post = lambda path, body: http.post(path, params={"access_token": t}, json=body).json()
     at_start = post("/cgi-bin/freepublish/batchget", {"offset": 0, "count": 20})
     assert at_start["total_count"] == 3  # only the June articles exist on 07-01 00:00
     emulator.clock.set(datetime.fromisoformat("2023-09-30T23:00:00+08:00"))  # type: ignore[attr-defined]
     assert post("/cgi-bin/freepublish/batchget", {"offset": 0, "count": 20})["errcode"] == 42001
-    t = token(http, emulator)
+    t = token(http, emulator, FABU)
     page1 = post("/cgi-bin/freepublish/batchget", {"offset": 0, "count": 20, "no_content": 0})
     assert page1["total_count"] > 20 and page1["item_count"] == 20
     times = [item["update_time"] for item in page1["item"]]
@@ -130,8 +132,16 @@ def test_freepublish(emulator: EmulatorServer, http: httpx.Client) -> None:
     art = post("/cgi-bin/freepublish/getarticle", {"article_id": item["article_id"]})
     assert art["news_item"][0]["title"] == news["title"]
     assert post("/cgi-bin/freepublish/getarticle", {"article_id": "nope"})["errcode"] == 53600
+    # The news-material library froze on 2023-06-25: the two June articles before it, nothing since.
     material = post("/cgi-bin/material/batchget_material", {"type": "news", "offset": 0, "count": 5})
-    assert material["item_count"] == 5 and "media_id" in material["item"][0]
+    assert material["item_count"] == material["total_count"] == 2 and "media_id" in material["item"][0]
+    assert max(i["update_time"] for i in material["item"]) < datetime.fromisoformat(
+        "2023-06-25T00:00:00+08:00").timestamp()
+    # A 群发 account: freepublish lists none of its articles, getarticle knows none of them.
+    t = token(http, emulator, BINHE)
+    assert post("/cgi-bin/freepublish/batchget", {"offset": 0, "count": 20})["total_count"] == 0
+    key = emulator.scenario.account(BINHE).articles[-1].key
+    assert post("/cgi-bin/freepublish/getarticle", {"article_id": key})["errcode"] == 53600
 
 
 def test_deleted_article_is_marked(emulator: EmulatorServer, http: httpx.Client) -> None:
@@ -242,9 +252,10 @@ def test_wechatpy_client(emulator: EmulatorServer) -> None:
     assert client.menu.get_menu_info()["is_menu_open"] == 1
     assert client.menu.get() is None  # web-admin menu: 46003
     assert client.message.get_autoreply_info()["is_autoreply_open"] == 1
-    assert client.material.batchget("news", 0, 5)["item_count"] == 5
+    assert client.material.batchget("news", 0, 5)["item_count"] == 2  # frozen in June
+    # bm-jyj 群发s; one article of it was 发表 instead: the only one freepublish lists
     published = client.post("freepublish/batchget", data={"offset": 0, "count": 3, "no_content": 1})
-    assert published["item_count"] == 3
+    assert published["item_count"] == 1
     article = client.post("freepublish/getarticle", data={"article_id": published["item"][0]["article_id"]})
     assert article["news_item"][0]["title"]
     day = int(datetime.fromisoformat("2023-07-31T00:00:00+08:00").timestamp())

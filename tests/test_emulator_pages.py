@@ -28,6 +28,7 @@ def scenario() -> dict[str, Any]:
             "hang": {"kind": "hang", "hang_s": 5},
             "slow": {"kind": "slow", "delay_s": 0.3},
             "later": {"kind": "http404", "since": "2023-07-10T00:00:00+08:00"},
+            "wx": {"kind": "oauth"},
             "flaky": {"outages": [{"from": "2023-07-03T11:00:00+08:00", "until": "2023-07-03T12:00:00+08:00",
                                    "kind": "http500"}]},
         },
@@ -37,6 +38,8 @@ def scenario() -> dict[str, Any]:
             {"id": "a-vio", "title": "违", "publish": "2023-07-01T09:00:00+08:00", "page": "violation"},
             {"id": "a-exp", "title": "期", "publish": "2023-07-01T09:00:00+08:00", "page": "expired"},
             {"id": "a-mig", "title": "迁", "publish": "2023-07-01T09:00:00+08:00", "page": "migrated"},
+            *({"id": f"a-{kind}", "title": kind, "publish": "2023-07-01T09:00:00+08:00", "page": kind}
+              for kind in ("infringement", "cancelled", "blocked", "banned", "unavailable", "send_failed")),
             {"id": "a-future", "title": "未来", "publish": "2023-08-01T09:00:00+08:00"},
         ],
     }]}
@@ -91,19 +94,69 @@ def test_since_and_outage_windows(site) -> None:
     assert client.get("/site/s1/later").status_code == 404
 
 
+def shown(html: str) -> tuple[str, str]:
+    """(visible message block title, visible article text), read as a browser shows them."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser(html)
+    message = ""
+    for node in tree.css(".weui-msg"):
+        if "display:none" not in (node.attributes.get("style") or "").replace(" ", ""):
+            title = node.css_first(".weui-msg__title")
+            message = title.text(strip=True) if title is not None else ""
+            break
+    body = tree.css_first("#js_content")
+    return message, body.text(strip=True) if body is not None else ""
+
+
 def test_article_pages(site) -> None:
     server, client = site
     world = server.world
     keys = {a.id: a.key for a in world.accounts["s1"].articles}
     ok = client.get(f"/mp/s/{keys['a-ok']}")
-    assert ok.status_code == 200 and 'id="js_content"' in ok.text and "正常文章" in ok.text
-    assert "联系电话" in ok.text
-    for art_id, text in [("a-del", "该内容已被发布者删除"), ("a-vio", "此内容因违规无法查看"),
-                         ("a-exp", "链接已过期"), ("a-mig", "该公众号已迁移")]:
+    message, body = shown(ok.text)
+    assert ok.status_code == 200 and message == "" and "联系电话" in body and "正常文章" in ok.text
+    # Like the real page: the body starts hidden, and the error-string tables ride along in scripts.
+    assert 'id="js_content" style="visibility: hidden;"' in ok.text
+    assert all(t in ok.text for t in ("参数错误", "链接已过期", "此帐号已被封禁", "<script"))
+    gone = {"a-del": "该内容已被发布者删除", "a-vio": "此内容因违规无法查看", "a-exp": "链接已过期",
+            "a-mig": "该公众号已迁移", "a-infringement": "此内容被投诉且经审核涉嫌侵权，无法查看。",
+            "a-cancelled": "此帐号已自主注销，内容无法查看", "a-blocked": "此帐号已被屏蔽，内容无法查看",
+            "a-banned": "此帐号已被封禁，内容无法查看", "a-unavailable": "该内容暂时无法查看",
+            "a-send_failed": "此内容发送失败无法查看"}
+    for art_id, text in gone.items():
         r = client.get(f"/mp/s/{keys[art_id]}")
-        assert r.status_code == 200 and text in r.text and 'id="js_content"' not in r.text
-    assert "参数错误" in client.get(f"/mp/s/{keys['a-future']}").text
-    assert "参数错误" in client.get("/mp/s/unknown").text
+        assert r.status_code == 200 and shown(r.text) == (text, ""), art_id
+    assert shown(client.get(f"/mp/s/{keys['a-future']}").text)[0] == "参数错误"
+    assert shown(client.get("/mp/s/unknown").text)[0] == "参数错误"
+
+
+def test_large_soft404_and_oauth_pages(site) -> None:
+    _, client = site
+    soft = client.get("/site/s1/soft")
+    # The site's whole frame (navigation, footer) around a short notice, answered with 200.
+    assert soft.status_code == 200 and len(soft.content) > 10_000 and "测试街道办事处（模拟）" in soft.text
+    assert 'class="navbar"' in soft.text and 'class="footer"' in soft.text and "页面不存在" in soft.text
+    wx = client.get("/site/s1/wx", follow_redirects=True)
+    assert wx.status_code == 200 and wx.history and wx.url.path == "/connect/oauth2/authorize"
+    assert shown(wx.text)[0] == "请在微信客户端打开链接"
+    assert wx.url.params["redirect_uri"].endswith("/site/s1/wx")
+
+
+def test_verification_pages_for_clients_that_call_too_often(make_emulator) -> None:
+    spec = scenario()
+    spec["article_pages_per_minute"] = 3
+    server = make_emulator(spec)
+    key = next(a.key for a in server.world.accounts["s1"].articles if a.id == "a-ok")
+    with httpx.Client(base_url=server.base_url, timeout=5, follow_redirects=True) as client:
+        answers = [client.get(f"/mp/s/{key}") for _ in range(7)]
+    # Counted per wall-clock minute: the first three open, unless the minute turned over mid-way.
+    seen = [shown(r.text)[0] for r in answers]
+    assert all(r.status_code == 200 for r in answers)
+    assert seen[:3] == ["", "", ""] or "" in seen[3:], seen
+    if "" not in seen[3:]:
+        assert seen[3:6] == ["环境异常"] * 3 and seen[6] == "访问过于频繁", seen
+        assert answers[3].url.path == "/mp/wappoc_appmsgcaptcha"
 
 
 def test_canary(site) -> None:
@@ -124,4 +177,4 @@ def test_demo_menu_urls_open(emulator: EmulatorServer) -> None:
                     urls = [leaf.get("url")] + [n["content_url"] for n in leaf.get("news_info", {}).get("list", [])]
                     for url in filter(None, urls):
                         r = client.get(url)
-                        assert r.status_code == 200 and "页面不存在" not in r.text and "参数错误" not in r.text, url
+                        assert r.status_code == 200 and "页面不存在" not in r.text and shown(r.text)[0] == "", url

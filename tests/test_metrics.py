@@ -83,6 +83,9 @@ def world(opened: Store) -> World:
     # jd-d: publications exactly at the period start and half a day before its end
     w.publish("jd-d", sh(2023, 7, 1, 0, 0), sh(2023, 9, 30, 12))
 
+    # the freshness probe looked at every account daily (coverage)
+    w.watched(IDS, date(2023, 6, 1), date(2023, 10, 9))
+
     # not configured: must not appear nor leak into anyone's numbers
     w.publish("zz-ghost", sh(2023, 9, 1))
     w.inquiry("zz-ghost", sh(2023, 7, 3, 9), state="answered", human=sh(2023, 7, 3, 9, 5))
@@ -196,6 +199,27 @@ def test_freshness_and_gaps(world: World, config: Config) -> None:
     # jd-b: nothing known
     assert nan(b["last_update"]) and nan(b["max_gap_days"]) and nan(b["days_since_update"])
     assert not b["freshness_known"]
+
+
+def test_gaps_are_measured_only_while_the_monitor_could_look(opened: Store, tmp_path: Path) -> None:
+    w = World(opened, ["jd-x", "jd-y"])
+    w.publish("jd-x", sh(2023, 7, 1), sh(2023, 7, 20), sh(2023, 8, 10))
+    w.publish("jd-y", sh(2023, 6, 15))
+    # jd-x watched daily until Sep 10, then the API failed for it; jd-y not watched since June 20.
+    w.watched(["jd-x", "jd-y"], date(2023, 6, 1), date(2023, 6, 20))
+    w.watched(["jd-x"], date(2023, 6, 21), date(2023, 9, 10))
+    w.watched(["jd-x", "jd-y"], date(2023, 9, 11), date(2023, 10, 9), failed=["jd-x", "jd-y"])
+    x, y = (rows(compute(opened, write_config(tmp_path, ["jd-x", "jd-y"]), Q3, now=NOW))[k] for k in ("jd-x", "jd-y"))
+    # The last look (Sep 10 08:00) covers a day: seen until Sep 11 08:00, 19 d 16 h unseen before Oct 1.
+    assert x["freshness_seen_until"].isoformat() == "2023-09-11T08:00:00+08:00"
+    assert x["days_unobserved"] == pytest.approx(19 + 16 / 24)
+    assert x["days_since_update"] == pytest.approx(52.0)  # as before: the export's column
+    assert x["max_gap_days"] == 32.3  # Aug 10 → Sep 11 08:00, not → Oct 1
+    # Not watched at all in the period: no gap can be measured in it. (Looks are sought in the
+    # 31 days before as_of; older, the article seen is the proof of a look: never later than the truth.)
+    assert y["freshness_seen_until"].isoformat() == "2023-06-16T00:00:00+08:00"
+    assert nan(y["max_gap_days"])
+    assert y["days_unobserved"] > 100
 
 
 def test_period_in_progress_is_measured_at_now(world: World, config: Config) -> None:

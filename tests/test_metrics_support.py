@@ -4,7 +4,7 @@ the store's API and accounts.yaml files in tmp_path (no tests here)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from monitor.clock import SHANGHAI, UTC
@@ -63,11 +63,21 @@ class World:
         self.store.apply_column_results(ColumnResult(account, path, status, at, type="click")
                                         for status, at in checks)
 
-    def publish(self, account: str, *times: datetime) -> None:
+    def publish(self, account: str, *times: datetime, source: str = "feed") -> None:
+        """Articles seen by ``source`` (default the account's feed, which sees 群发 and 发表 alike)."""
         self._n += 1
         self.store.upsert_content_items(
-            ContentItem(account, "freepublish", f"{account}-{self._n}-{i}", title="动态", published_at=t,
+            ContentItem(account, source, f"{account}-{self._n}-{i}", title="动态", published_at=t,
                         first_seen_at=t) for i, t in enumerate(times))
+
+    def watched(self, accounts: Sequence[str], first: date, last: date, *, kind: str = "freshness",
+                failed: Sequence[str] = ()) -> None:
+        """A successful look of ``kind`` at each account every day at 08:00 Shanghai, ``first`` to
+        ``last`` inclusive (``failed``: accounts whose looks failed)."""
+        for n in range((last - first).days + 1):
+            day = first + timedelta(days=n)
+            self.store.record_looks(kind, sh(day.year, day.month, day.day, 8), [a for a in accounts
+                                                                               if a not in failed], failed)
 
     def findings(self, account: str, *found: tuple[str, datetime], source: str = "a1") -> None:
         self.store.add_privacy_findings(

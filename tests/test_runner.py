@@ -6,13 +6,14 @@ import asyncio
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from monitor.clock import to_local
 from monitor.errors import BadInput
-from monitor.store import RUN_KINDS, Store
+from monitor.store import RUN_KINDS, Account, Store
 from probes import columns, conversations, freshness, inquiry, privacy_probe
 from probes.base import ProbeRow, RowShape, row_status
 from probes.registry import ALL, KINDS, PROBES
@@ -87,6 +88,7 @@ class FakeContext:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.synced = 0
+        self.round_notes: dict[str, dict[str, object]] = {}  # what a round notes about itself (none here)
 
     def now(self) -> datetime:
         return AT
@@ -111,6 +113,7 @@ class FakeProbe:
 @pytest.fixture
 def store(tmp_path: Path):
     with Store.open(f"sqlite:///{tmp_path / 'wxmon.db'}") as store:
+        store.upsert_accounts(Account(a, a) for a in "abcd")  # what sync_accounts would have stored
         yield store
 
 
@@ -134,6 +137,16 @@ def test_a_round_is_judged_by_the_accounts_with_error_rows(store: Store, monkeyp
     assert probe.run_ids == [result.run.id]
     assert [r.account for r in result.rows] == [a for a, s in statuses.items() for _ in s]
     assert store.last_runs(kind="freshness")[0].detail == {"rows": len(result.rows)}
+
+
+def test_a_round_records_which_accounts_it_looked_at(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    # error: the monitor's trouble; unverifiable: it cannot see; skipped: nothing to look at.
+    statuses = {"a": ["error"], "b": ["unverifiable"], "c": ["error", "failing"], "d": ["skipped"]}
+    run(store, monkeypatch, FakeProbe(statuses), [Acct(a) for a in "abcd"])
+    day = to_local(AT).date()
+    totals = {t.account_id: (t.days_ok, t.days_failed) for t in store.coverage_between("freshness", day, day)}
+    assert totals == {"a": (0, 1), "b": (0, 1), "c": (1, 0)}
+    assert store.last_looks("freshness", AT + timedelta(seconds=1)) == {"c": AT}
 
 
 def test_all_runs_every_kind_in_the_registry_order(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:

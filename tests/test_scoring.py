@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -31,6 +32,7 @@ from monitor.scoring import (
     SCORE_COLUMNS,
     UNKNOWN_REASON,
     format_rate,
+    judge_account,
     judge_rule,
     metrics_table,
     pass_rate,
@@ -70,6 +72,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
             w.publish(acct, sh(2023, 7, 10, 10), sh(2023, 9, 25, 10))
         w.publish("stale", sh(2023, 7, 10, 10), sh(2023, 8, 20, 10))
         w.publish("recent", sh(2023, 7, 10, 10), sh(2023, 9, 20, 10))
+        w.watched(IDS, date(2023, 7, 1), date(2023, 10, 9))  # the freshness probe looked daily
 
         for day in (3, 10, 17):
             w.inquiry("good", sh(2023, 7, day, 9), state="answered", human=sh(2023, 7, day, 10))
@@ -286,6 +289,49 @@ def test_no_update_boundary() -> None:
     # Sep 17 00:00: exactly 14 days: within 2 weeks.
     assert not judge_rule(rule, {"freshness_known": True, "last_update": last + pd.Timedelta(hours=1),
                                  "days_since_update": 14.0}, ctx).failed
+
+
+def _fresh(last: pd.Timestamp, seen_until: pd.Timestamp) -> dict[str, object]:
+    as_of = pd.Timestamp(Q3.end).tz_convert("Asia/Shanghai")
+    day = 86400.0
+    return {"freshness_known": True, "last_update": last, "days_since_update": (as_of - last).total_seconds() / day,
+            "freshness_seen_until": seen_until, "days_unobserved": (as_of - seen_until).total_seconds() / day}
+
+
+def test_no_update_is_judged_only_up_to_the_last_successful_look() -> None:
+    rule = policy_rule("national-2019", "stale")
+    ctx = {"as_of": Q3.end}
+    last = pd.Timestamp("2023-09-10 10:00", tz="Asia/Shanghai")
+    # Watched to the end: 20 days to the check date without an article is stale.
+    out = judge_rule(rule, _fresh(last, pd.Timestamp(Q3.end)), ctx)
+    assert out.failed and out.reason == "超过2周未更新（最后更新2023-09-10，距检查日20天）"
+    # The last successful look on Sep 18 (seen until Sep 19 08:00): 9 days watched, 12 not.
+    outage = _fresh(last, pd.Timestamp("2023-09-19 08:00", tz="Asia/Shanghai"))
+    out = judge_rule(rule, outage, ctx)
+    assert not out.judged and not out.failed
+    assert out.reason == "监测中断12天（最后成功核查2023-09-18），更新情况无法判定"
+    # Stale before the outage began: proven by the looks, said up to the last one.
+    out = judge_rule(rule, _fresh(pd.Timestamp("2023-08-20 10:00", tz="Asia/Shanghai"),
+                                  outage["freshness_seen_until"]), ctx)  # type: ignore[arg-type]
+    assert out.failed and out.reason == "超过2周未更新（最后更新2023-08-20，至最后成功核查日2023-09-18已29天）"
+    # An article seen recently passes whatever came after it.
+    recent = pd.Timestamp("2023-09-25 10:00", tz="Asia/Shanghai")
+    assert judge_rule(rule, _fresh(recent, recent + pd.Timedelta(days=1)), ctx) == judge_rule(rule, {
+        "freshness_known": True, "last_update": recent, "days_since_update": 5.6}, ctx)
+    assert judge_rule(rule, _fresh(recent, recent + pd.Timedelta(days=1)), ctx).judged
+
+
+def test_an_unjudged_rule_says_why_in_the_reasons() -> None:
+    policy = builtin_policies()["national-2019"]
+    ctx = {"as_of": Q3.end, "autoreply_counts_as_answer": policy.autoreply_counts_as_answer}
+    base = {"inquiries_sent": 0, "columns_checked": 0, "privacy_findings": 0, "security_incidents": 0}
+    outage = {**base, **_fresh(pd.Timestamp("2023-09-10 10:00", tz="Asia/Shanghai"),
+                               pd.Timestamp("2023-09-19 08:00", tz="Asia/Shanghai"))}
+    verdict, reasons, _, failed = judge_account(policy, outage, ctx)
+    assert (verdict, reasons, failed) == ("无法判定", "监测中断12天（最后成功核查2023-09-18），更新情况无法判定", [])
+    answered = {**outage, "inquiries_sent": 2, "inquiries_answered_in_time": 2, "late_by_working_days": {3: 0}}
+    verdict, reasons, _, failed = judge_account(policy, answered, ctx)
+    assert (verdict, failed) == ("合格", []) and reasons.startswith("监测中断12天")
 
 
 def test_points_score_never_below_zero(store: Store, tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def assert_utc(value: datetime | None) -> None:
 
 def test_opened_store_is_at_head_and_matches_the_tables(store: Store) -> None:
     health = store.health()
-    assert health.schema_version == health.head_version == "0002"
+    assert health.schema_version == health.head_version == "0003"
     assert health.ok
     # The hand-written migrations produce exactly what tables.py describes.
     with store.engine.connect() as conn:
@@ -80,7 +80,7 @@ def test_reopening_is_a_no_op(store_url: str, vclock: clock.VirtualClock) -> Non
         first.upsert_accounts([Account("x", "X")])
     with Store.open(store_url) as second:
         assert [a.id for a in list_accounts(second)] == ["x"]
-        assert second.health().schema_version == "0002"
+        assert second.health().schema_version == "0003"
 
 
 def test_sqlite_connection_settings(tmp_path: Path) -> None:

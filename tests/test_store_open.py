@@ -13,7 +13,7 @@ from monitor import clock
 from monitor.errors import BadInput
 from monitor.store import ColumnResult, FollowerDay, Store, StoreUnavailable, migrate
 from monitor.store.engine import WRITE_OPTION, make_engine, parse_url
-from monitor.store.tables import VERSION_TABLE, accounts, column_daily, column_state, inquiries
+from monitor.store.tables import VERSION_TABLE, accounts, column_daily, column_state, content_items, inquiries
 
 try:
     from store_fixtures import T0, list_accounts, postgres_schema, sqlite_url, store_url, vclock
@@ -64,7 +64,7 @@ def test_upgrade_from_0001_in_place_keeps_data(store_url: str, vclock: clock.Vir
 
     with Store.open(store_url) as store:
         health = store.health()
-        assert health.schema_version == "0002" and health.ok
+        assert health.schema_version == "0003" and health.ok
         assert [a.name for a in list_accounts(store)] == ["A 街道"]
         (state,) = store.get_column_states()
         assert (state.status, state.consecutive_failures, state.first_failure_at) == ("broken", 3, T0)
@@ -81,13 +81,34 @@ def test_upgrade_from_0001_in_place_keeps_data(store_url: str, vclock: clock.Vir
         assert state.status == "ok" and state.id == column_id
 
 
+def test_upgrade_from_0002_seeds_freshness_coverage_from_stored_articles(store_url: str,
+                                                                         vclock: clock.VirtualClock) -> None:
+    # An article stored at T means the freshness look at T succeeded: the upgraded store
+    # knows that much coverage, so its history is not judged as unwatched.
+    _upgrade_to(store_url, "0002")
+    seen = datetime(2023, 7, 2, 17, 30, tzinfo=UTC)  # 01:30 on 2023-07-03 in Shanghai
+    engine = make_engine(parse_url(store_url))
+    with engine.begin() as conn:
+        conn.execute(sa.insert(accounts), [{"id": a, "name": a, "updated_at": T0} for a in ("acc-a", "acc-b")])
+        conn.execute(sa.insert(content_items), [
+            {"account_id": "acc-a", "source": "freepublish", "item_id": str(i), "published_at": seen,
+             "first_seen_at": seen - i * (T0 - seen)} for i in range(3)])
+    engine.dispose()
+    with Store.open(store_url) as store:
+        assert store.health().schema_version == "0003"
+        assert store.last_looks("freshness", T0) == {"acc-a": seen}
+        (totals,) = store.coverage_between("freshness", date(2023, 7, 3), date(2023, 7, 3))
+        assert (totals.account_id, totals.days_ok, totals.days_failed) == ("acc-a", 1, 0)
+        assert store.last_looks("columns", T0) == {}
+
+
 def test_store_open_without_migration_refuses_an_old_schema(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "old.db")
     _upgrade_to(url, "0001")
-    with pytest.raises(BadInput, match="at 0001, this wxmon needs 0002"):
+    with pytest.raises(BadInput, match="at 0001, this wxmon needs 0003"):
         Store.open(url, migrate_schema=False)
     with Store.open(url) as store:
-        assert store.health().schema_version == "0002"
+        assert store.health().schema_version == "0003"
 
 
 def test_refuses_a_newer_schema(store_url: str) -> None:
@@ -96,7 +117,7 @@ def test_refuses_a_newer_schema(store_url: str) -> None:
     with pytest.raises(BadInput) as info:
         Store.open(store_url)
     message = str(info.value)
-    assert "0099 is newer than this wxmon knows (up to 0002)" in message
+    assert "0099 is newer than this wxmon knows (up to 0003)" in message
     assert info.value.exit_code == 2
     if store_url.startswith("sqlite"):
         assert message.startswith(store_url.removeprefix("sqlite:///") + ":")
@@ -137,10 +158,10 @@ def test_empty_file_and_relative_bare_path_are_created(tmp_path: Path, monkeypat
     empty = tmp_path / "empty.db"
     empty.touch()
     with Store.open(sqlite_url(empty)) as store:
-        assert store.health().schema_version == "0002"
+        assert store.health().schema_version == "0003"
     monkeypatch.chdir(tmp_path)
     with Store.open("relative.db") as store:
-        assert store.health().schema_version == "0002"
+        assert store.health().schema_version == "0003"
     assert (tmp_path / "relative.db").exists()
 
 

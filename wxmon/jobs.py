@@ -11,7 +11,7 @@ from monitor.clock import SHANGHAI, as_utc
 from monitor.period import previous_week_key, week_key_at
 from monitor.scheduler import ROUND_JOBS, Event, current_window
 from monitor.store import Inquiry
-from wxmon.runner import RoundResult, run_probe
+from wxmon.runner import RoundResult, record_coverage, run_probe
 
 if TYPE_CHECKING:
     from dashboards.weekly import WeeklyReport
@@ -40,12 +40,21 @@ async def run_event(ctx: ProbeContext, event: Event, *, report_dir: Path | None 
         window = current_window(config.schedules.trigger("inquiry"), event.at)
         key = week_key_at(window[0] if window else event.at)
         ctx.sync_accounts()
-        return await inquiry.send_inquiry(ctx, config.account(event.account_id), key)
+        at = ctx.now()
+        q = await inquiry.send_inquiry(ctx, config.account(event.account_id), key)
+        if q.error is None and q.sent_at is not None:  # the channel answered: the account was reached
+            ctx.store.record_looks("inquiry", at, [q.account_id])
+        elif q.error is not None:
+            ctx.store.record_looks("inquiry", at, [], [q.account_id])
+        return q
     if event.job == "inquiry_poll":
         from probes import inquiry
 
         if ctx.store.open_inquiries() or _recent_unanswered(ctx):
-            return await inquiry.poll_inquiries(ctx)
+            at = ctx.now()
+            polled = await inquiry.poll_inquiries(ctx)
+            ctx.store.record_looks("inquiry", at, {q.account_id for q in polled})  # failed polls: not returned
+            return polled
         return []
     if event.job == "weekly_report":
         return weekly_report(ctx, previous_week_key(event.at), report_dir, send=send)
@@ -58,7 +67,9 @@ async def follower_days(ctx: ProbeContext, at: datetime) -> None:
 
     today = as_utc(at).astimezone(SHANGHAI).date()
     for back in (2, 1):
-        await conversations.run_round(ctx, ctx.config.accounts, day=today - timedelta(days=back))
+        start = ctx.now()
+        rows = await conversations.run_round(ctx, ctx.config.accounts, day=today - timedelta(days=back))
+        record_coverage(ctx, "conversations", start, rows)
 
 
 def _recent_unanswered(ctx: ProbeContext) -> bool:

@@ -16,6 +16,8 @@ class LastRound(TypedDict):
     status: str
     started_at: str
     accounts_error: int
+    skipped: str | None  # why nothing was checked: "network_down" (the monitor's own network), else None
+    canary: str | None  # what the canary check saw when skipped
 
 
 class OpenInquiry(TypedDict):
@@ -51,13 +53,18 @@ def status_report(config: Config, store: Store) -> StatusReport:
         runs = store.last_runs(kind=kind, limit=1)
         if runs:
             run = runs[0]
+            detail = run.detail if isinstance(run.detail, dict) else {}
+            skipped, canary = detail.get("skipped"), detail.get("canary")
             last[kind] = {"id": run.id, "status": run.status, "started_at": to_local(run.started_at).isoformat(
-                timespec="minutes"), "accounts_error": run.accounts_error}
+                timespec="minutes"), "accounts_error": run.accounts_error,
+                "skipped": skipped if isinstance(skipped, str) else None,
+                "canary": canary[:500] if isinstance(canary, str) else None}
     recent = store.inquiries_between(now - timedelta(days=60), now + timedelta(days=1))
     sent = [i.sent_at for i in recent if i.sent_at is not None]
     if sent and "inquiry" not in last:  # inquiries go out one by one, not in rounds
         last["inquiry"] = {"id": None, "status": "ok", "started_at": to_local(max(sent)).isoformat(
-            timespec="minutes"), "accounts_error": sum(i.state == "error" for i in recent)}
+            timespec="minutes"), "accounts_error": sum(i.state == "error" for i in recent), "skipped": None,
+            "canary": None}
     open_inquiries: list[OpenInquiry] = [
         {"account": i.account_id, "window": i.window_key, "state": i.state,
          "deadline": to_local(i.deadline_at).isoformat(timespec="minutes") if i.deadline_at else None}
@@ -80,6 +87,10 @@ def print_status(config: Config, store: Store) -> None:
         run = report["last_rounds"].get(kind)
         if run and run["id"] is None:
             print(f"  {kind:<14} last sent {run['started_at']} ({run['accounts_error']} in error, 60 days)")
+            continue
+        if run and run["skipped"] == "network_down":
+            print(f"  {kind:<14} {run['started_at']} skipped — monitor network down (run {run['id']}; canary: "
+                  f"{run['canary'] or '-'}); nothing was checked, nothing counted against the accounts")
             continue
         print(f"  {kind:<14} " + (f"{run['started_at']} {run['status']} (run {run['id']}, "
                                   f"{run['accounts_error']} account(s) with errors)" if run else "never"))

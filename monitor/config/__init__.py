@@ -11,7 +11,7 @@ Nothing else in wxmon parses accounts.yaml::
 """
 
 from monitor.config.cron import CronError, cron_trigger
-from monitor.config.loader import check_file, format_path, json_schema, load_config
+from monitor.config.loader import check_file, check_file_warnings, format_path, json_schema, load_config
 from monitor.config.models import (
                                    Account,
                                    BridgeChannel,
@@ -22,6 +22,7 @@ from monitor.config.models import (
                                    Contact,
                                    DeclaredColumn,
                                    EmulatorChannel,
+                                   Http,
                                    Inquiry,
                                    Schedules,
                                    Smtp,
@@ -31,6 +32,6 @@ from monitor.config.models import (
 
 __all__ = [
     "Account", "BridgeChannel", "CalendarExtras", "Channels", "Checks", "Config", "Contact", "CronError",
-    "DeclaredColumn", "EmulatorChannel", "Inquiry", "Schedules", "Smtp", "Supervisor", "Wechat",
-    "check_file", "cron_trigger", "format_path", "json_schema", "load_config",
+    "DeclaredColumn", "EmulatorChannel", "Http", "Inquiry", "Schedules", "Smtp", "Supervisor", "Wechat",
+    "check_file", "check_file_warnings", "cron_trigger", "format_path", "json_schema", "load_config",
 ]

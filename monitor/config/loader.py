@@ -52,6 +52,23 @@ def check_file(path: str | Path, check_env: bool = True, environ: Mapping[str, s
     return _load(Path(path), check_env, environ)[1]
 
 
+def check_file_warnings(path: str | Path, check_env: bool = True,
+                        environ: Mapping[str, str] | None = None) -> tuple[list[str], list[str]]:
+    """The file's problems (as :func:`check_file`) and, when it has none, its warnings, one line each.
+
+    A warning (``FILE:LINE: warning: field.path: ...``) is a valid setting likely wrong here.
+    """
+    from monitor.config.warnings import config_warnings
+
+    config, problems = _load(Path(path), check_env, environ)
+    if problems or config is None:
+        return problems, []
+    label = str(path)
+    lines = [_printable(f"{label}:{config.line_of(*where) or 1}: warning: {format_path(where)}: {msg}")
+             for where, msg in config_warnings(config)]
+    return [], lines
+
+
 def json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of accounts.yaml, with descriptions, for editors."""
     schema = Config.model_json_schema(mode="validation")

@@ -145,6 +145,47 @@ class Wechat(_Model):
                                   "platform's fault (error), never the account's.")
 
 
+def _proxy_url(value: str) -> str:
+    value = _http_url(value)
+    parts = urlsplit(value)
+    if parts.username is not None or parts.password is not None:
+        # Secrets are never in this file; the message does not echo the value.
+        raise ValueError("must not hold a user name or password: put the whole proxy URL, credentials "
+                         "included, in the HTTPS_PROXY and HTTP_PROXY environment variables instead")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be a proxy address like http://proxy.example.gov.cn:8080 (no path)")
+    return value
+
+
+def _no_proxy_entry(value: str) -> str:
+    if not value or len(value) > 253 or any(c.isspace() or c in "/@" for c in value.split("/", 1)[0]) \
+            or _CONTROL.search(value):
+        raise ValueError("must be a host name, a domain (.example.gov.cn), an IP address, a CIDR or *")
+    if "/" in value:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            raise ValueError("must be a host name, a domain (.example.gov.cn), an IP address, a CIDR or *") \
+                from None
+    return value
+
+
+class Http(_Model):
+    """How the monitor reaches the internet: a proxy for pages, the API and the inquiry channels."""
+
+    proxy: Annotated[str, AfterValidator(_proxy_url)] | None = Field(
+        None, description="HTTP proxy for pages, the API and the channels, e.g. http://proxy.example.gov.cn:8080 "
+        "(no credentials here: with a user name and password, use HTTPS_PROXY / HTTP_PROXY instead). "
+        "Default: the environment variables, when env_proxy is true.",
+        json_schema_extra={"format": "uri", "pattern": r"^https?://[^/\s@]+/?$"})
+    no_proxy: list[Annotated[str, AfterValidator(_no_proxy_entry)]] = Field(
+        [], description="Hosts reached directly, not through the proxy: names (a leading dot or a bare "
+        "domain also covers its subdomains), IP addresses, CIDRs, or * (added to NO_PROXY). Loopback "
+        "addresses and localhost are always reached directly.")
+    env_proxy: bool = Field(True, description="Read HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY from the "
+                            "environment (when proxy is not set, and NO_PROXY always).")
+
+
 def _day(value: date) -> date:
     # Far from 2000-2100, working-day arithmetic would run off the calendar (OverflowError).
     if not date(2000, 1, 1) <= value <= date(2100, 12, 31):
@@ -319,6 +360,8 @@ class Account(_Model):
     inquiry: Inquiry = Field(default_factory=Inquiry, description="Test inquiries (default: none).")
     columns: list[DeclaredColumn] = Field([], description="Declared columns, checked besides the menu.")
     contacts: list[Contact] = Field([], description="People to contact about this account.")
+    feed: HttpUrl | None = Field(None, description="The account's public feed (RSS, Atom or JSON Feed, e.g. from a "
+                                 "self-hosted WeWe RSS or we-mp-rss): it sees 群发 articles, the API does not.")
 
     @model_validator(mode="after")
     def _consistent(self) -> Account:
@@ -339,7 +382,7 @@ def account_problems(acct: Account) -> list[Problem]:
                                               "the AppSecret)"))
     if acct.inquiry.channel != "none" and not acct.inquiry.questions:
         problems.append((("inquiry", "questions"), f"channel {acct.inquiry.channel} needs at least one question"))
-    if not acct.api and not acct.columns and acct.inquiry.channel == "none":
+    if not acct.api and not acct.columns and acct.inquiry.channel == "none" and acct.feed is None:
         problems.append(((), "cannot be probed at all: api is false, no columns are declared and the "
                              "inquiry channel is none"))
     seen: dict[str, int] = {}
@@ -402,6 +445,7 @@ class Config(_Model):
         {}, description="Custom scoring policies, by name; each may inherit a built-in with base:.")
     schedules: Schedules = Field(default_factory=Schedules, description="When each job runs (cron).")
     checks: Checks = Field(default_factory=Checks, description="Page checks behind the columns.")
+    http: Http = Field(default_factory=Http, description="Proxy for pages, the API and the channels.")
     channels: Channels = Field(default_factory=Channels, description="Settings of the inquiry channels.")
     smtp: Smtp | None = Field(None, description="Outgoing mail for the weekly report (needed by --send).")
     supervisors: list[Supervisor] = Field([], description="Who receives the weekly mail.")

@@ -11,6 +11,7 @@ PostgreSQL do differently lives in ``dialect.py``, ``sqlite.py`` and ``postgres.
 from monitor.store.records import (
     COLUMN_STATUSES,
     CONTENT_SOURCES,
+    COVERAGE_KINDS,
     INQUIRY_STATES,
     OPEN_INQUIRY_STATES,
     REPLY_KINDS,
@@ -25,6 +26,7 @@ from monitor.store.records import (
     ColumnState,
     ColumnTotals,
     ContentItem,
+    CoverageTotals,
     FollowerDay,
     FollowerMedians,
     FollowerTotals,
@@ -42,6 +44,7 @@ from monitor.store.store import UNSET, NotFound, Store, StoreUnavailable
 __all__ = [
     "COLUMN_STATUSES",
     "CONTENT_SOURCES",
+    "COVERAGE_KINDS",
     "INQUIRY_STATES",
     "OPEN_INQUIRY_STATES",
     "REPLY_KINDS",
@@ -57,6 +60,7 @@ __all__ = [
     "ColumnState",
     "ColumnTotals",
     "ContentItem",
+    "CoverageTotals",
     "FollowerDay",
     "FollowerMedians",
     "FollowerTotals",

@@ -15,8 +15,9 @@ from monitor.store.tables import content_items
 
 
 class ContentStore(StoreCore):
-    def upsert_content_items(self, items: Iterable[ContentItem]) -> list[ContentItem]:
-        """Insert new items, refresh title/url/published_at of known ones.
+    def upsert_content_items(self, items: Iterable[ContentItem], *, refresh: bool = True) -> list[ContentItem]:
+        """Insert new items, refresh title/url/published_at of known ones (unless ``refresh`` is
+        False: datacube lists an article again on every day it is read, and its first day stays).
 
         Returns the items seen for the first time (``first_seen_at`` set).
         """
@@ -67,7 +68,7 @@ class ContentStore(StoreCore):
                 {"p_account_id": k[0], "p_source": k[1], "p_item_id": k[2], "p_title": i.title, "p_url": i.url,
                  "p_published_at": i.published_at}
                 for k, i in by_key.items()
-                if k in existing
+                if k in existing and refresh
             ]
             if updates:
                 conn.execute(
@@ -96,6 +97,21 @@ class ContentStore(StoreCore):
         query = query.group_by(content_items.c.account_id)
         with self._read() as conn:
             return {row.account_id: row.last for row in conn.execute(query)}
+
+    def content_sources(self, *, before: datetime) -> dict[str, dict[str, datetime]]:
+        """Per account and source, its latest publication before ``before`` (which sources
+        have ever seen the account publish; one query for all accounts)."""
+        c = content_items.c
+        query = (
+            sa.select(c.account_id, c.source, sa.func.max(c.published_at).label("last"))
+            .where(c.published_at.is_not(None), c.published_at < before)
+            .group_by(c.account_id, c.source)
+        )
+        out: dict[str, dict[str, datetime]] = {}
+        with self._read() as conn:
+            for row in conn.execute(query):
+                out.setdefault(row.account_id, {})[row.source] = row.last
+        return out
 
     def content_between(
         self, start: datetime, end: datetime, *, account_id: str | None = None

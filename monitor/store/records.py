@@ -13,8 +13,10 @@ INQUIRY_STATES = ("scheduled", "sent", "answered", "late", "unanswered", "error"
 # Still waiting for something to happen (sending, a reply, the deadline).
 OPEN_INQUIRY_STATES = ("scheduled", "sent")
 REPLY_KINDS = ("auto", "human")
-CONTENT_SOURCES = ("freepublish", "material", "page")
+CONTENT_SOURCES = ("freepublish", "material", "page", "datacube", "feed")
 REPORT_STATUSES = ("sent", "failed")
+# What the monitor looks at, per account: the probe kinds and the follower conversations.
+COVERAGE_KINDS = ("columns", "inquiry", "freshness", "privacy", "conversations")
 
 
 def check_choice(what: str, value: str, choices: tuple[str, ...]) -> str:
@@ -270,3 +272,13 @@ class FollowerMedians:
     account_id: tuple[str, ...]
     answered: tuple[int, ...]
     median_reply_minutes: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageTotals:
+    """How one account was looked at by one kind of probe over a range of Shanghai days."""
+
+    account_id: str
+    days_ok: int  # days with at least one successful look
+    days_failed: int  # days with looks, none of them successful (the monitor's trouble)
+    last_ok_at: datetime | None  # the last successful look in the range

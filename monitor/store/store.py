@@ -6,7 +6,8 @@ Conventions: datetimes in and out are aware UTC (a naive one is refused);
 transaction; :meth:`Store.transaction` groups several calls into one.
 
 One class, written in parts: each kind of data is a mixin in a module of its own
-(accounts and runs, columns, inquiries, content, privacy, followers, reports),
+(accounts and runs, columns, inquiries, content, privacy, followers, reports,
+coverage),
 all over :class:`~monitor.store.core.StoreCore`, which holds the one engine, the
 one :class:`~monitor.store.dialect.Dialect` and the current transaction. Callers
 see a single ``Store`` with every method; no part knows which database it is on.
@@ -24,6 +25,7 @@ from monitor.store.accounts import AccountStore
 from monitor.store.columns import ColumnStore
 from monitor.store.content import ContentStore
 from monitor.store.core import UNSET, NotFound, StoreUnavailable, first_line, table_names
+from monitor.store.coverage import CoverageStore
 from monitor.store.dialect import Dialect, dialect_for
 from monitor.store.engine import WRITE_OPTION, display_url, parse_url
 from monitor.store.followers import FollowerStore
@@ -36,7 +38,8 @@ from monitor.store.tables import ALL_TABLES, VERSION_TABLE, metadata
 __all__ = ["UNSET", "NotFound", "Store", "StoreUnavailable"]
 
 
-class Store(AccountStore, ColumnStore, InquiryStore, ContentStore, PrivacyStore, FollowerStore, ReportStore):
+class Store(AccountStore, ColumnStore, InquiryStore, ContentStore, PrivacyStore, FollowerStore, ReportStore,
+            CoverageStore):
     """wxmon's database. Open with :meth:`Store.open`; close with :meth:`close`."""
 
     @classmethod

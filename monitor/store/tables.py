@@ -216,4 +216,22 @@ follower_conversations = sa.Table(
     sa.Index(None, "day"),
 )
 
+# Added by revision 0003. Which accounts the monitor looked at successfully, per probe kind and
+# Shanghai day: what a rule may be judged on (monitor.metrics). One row per account, kind and
+# day (10,000 accounts x 5 kinds x 92 days = 4.6 M a quarter at most; rounds add to the counts;
+# measured on SQLite: ~95 bytes a row), clustered by (kind, day) so a period of one kind is one
+# range scan.
+coverage_daily = sa.Table(
+    "coverage_daily",
+    metadata,
+    sa.Column("kind", sa.Text, primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),  # Asia/Shanghai calendar day
+    sa.Column("account_id", sa.Text, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("ok", sa.Integer, nullable=False, server_default="0"),  # successful looks
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),  # looks that failed (monitor's trouble)
+    sa.Column("first_ok_at", UTCDateTime),
+    sa.Column("last_ok_at", UTCDateTime),
+    sqlite_with_rowid=False,
+)
+
 ALL_TABLES: tuple[sa.Table, ...] = tuple(metadata.sorted_tables)

@@ -15,6 +15,7 @@ fields somebody reads are declared: an answer that varies elsewhere is never ref
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Annotated, Any, Required, TypeVar
 
 from pydantic import PlainValidator, StringConstraints, TypeAdapter, ValidationError
@@ -29,6 +30,7 @@ MIN_UNIX_TIME = 1_325_376_000  # 2012-01-01 UTC
 MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01 UTC
 MAX_EXPIRES_IN = 31 * 86400
 _DECIMAL = re.compile(r"-?[0-9]{1,18}")
+_REF_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _FIELD = re.compile(r"[a-z_][a-z0-9_]*")  # our field names; union branch labels are not
 
 
@@ -186,6 +188,32 @@ class Article(TypedDict, total=False):
     """``cgi-bin/freepublish/getarticle``."""
 
     news_item: list[ArticlePart] | None
+
+
+def _ref_date(value: object) -> str:
+    if type(value) is not str or not _REF_DATE.fullmatch(value):
+        raise ValueError("not a YYYY-MM-DD date")
+    date.fromisoformat(value)  # a real day, or ValueError
+    return value
+
+
+RefDate = Annotated[str, PlainValidator(_ref_date)]
+
+
+class ArticleSummaryEntry(TypedDict, total=False):
+    """One 群发 article read on ``ref_date``; ``msgid`` is ``{msg_data_id}_{index}``."""
+
+    ref_date: Required[RefDate]
+    msgid: Required[Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[0-9]+_[0-9]+$")]]
+    title: str | None
+    int_page_read_user: Count | None
+    int_page_read_count: Count | None
+
+
+class ArticleSummary(TypedDict, total=False):
+    """``datacube/getarticlesummary`` (图文群发每日数据)."""
+
+    list: list[ArticleSummaryEntry] | None
 
 
 # -- replies and conversations ---------------------------------------------------------------

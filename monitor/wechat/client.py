@@ -17,12 +17,13 @@ import random
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import aiohttp
 
 from monitor.clock import Clock, get_clock
+from monitor.proxy import Proxies
 from monitor.wechat import answers as A
 from monitor.wechat import errors as E
 from monitor.wechat.quota import QuotaBook
@@ -70,8 +71,10 @@ class WeChatAPI:
         max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
         trace_configs: list[aiohttp.TraceConfig] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        proxies: Proxies | None = None,
     ) -> None:
         self.api_base = api_base.rstrip("/")
+        self.proxies = proxies if proxies is not None else Proxies()
         self.retry = retry
         self._clock = clock
         self.quotas = quotas or QuotaBook(clock=clock)
@@ -105,7 +108,7 @@ class WeChatAPI:
         """What another process needs to make calls as this client does (no secrets)."""
         return {"api_base": self.api_base, "timeout": self._timeout.total, "max_connections": self._max_connections,
                 "retry": (self.retry.attempts, self.retry.base_delay, self.retry.max_delay),
-                "max_answer_bytes": self.max_answer_bytes}
+                "max_answer_bytes": self.max_answer_bytes, "proxies": self.proxies.spec()}
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -153,7 +156,8 @@ class WeChatAPI:
             self._gate = asyncio.Semaphore(self._max_connections)
         try:
             async with self._gate, self._client().request(
-                    method, url, params=params, data=content, headers=headers) as resp:
+                    method, url, params=params, data=content, headers=headers,
+                    proxy=self.proxies.for_url(url) if self.proxies.active else None) as resp:
                 if resp.status != 200:
                     raise E.BadResponse(f"HTTP {resp.status}", endpoint=endpoint)
                 raw = await read_answer(resp, self.max_answer_bytes, endpoint)
@@ -315,6 +319,12 @@ class AccountAPI:
         endpoint = "cgi-bin/material/batchget_material"
         body = {"type": "news", "offset": offset, "count": max(1, min(count, 20))}
         return A.check(A.MaterialPage, await self.call("POST", endpoint, body=body), endpoint)
+
+    async def article_summary(self, day: date) -> list[A.ArticleSummaryEntry]:
+        """群发 articles read on ``day`` (one day per call, at most yesterday; 61501 otherwise)."""
+        endpoint = "datacube/getarticlesummary"
+        body = {"begin_date": day.isoformat(), "end_date": day.isoformat()}
+        return A.check(A.ArticleSummary, await self.call("POST", endpoint, body=body), endpoint).get("list") or []
 
     async def get_autoreply_info(self) -> A.AutoReply:
         endpoint = "cgi-bin/get_current_autoreply_info"

@@ -33,6 +33,7 @@ from typing import Any
 from monitor.errors import WxmonError
 from monitor.helper_process import ignore_stop_signals, spawn_helper, stop_helper
 from monitor.logs import logging_mode, setup_logging
+from monitor.proxy import Proxies
 from monitor.wechat import errors as E
 from monitor.wechat.client import AccountAPI, RetryPolicy, WeChatAPI
 from monitor.wechat.quota import QuotaBook
@@ -294,7 +295,8 @@ async def _serve(fd: int) -> None:
     setup_logging(**settings["logging"])  # its messages hold no secret (error kinds and endpoints only)
     api = _CountingAPI(settings["api_base"], timeout=settings["timeout"], retry=RetryPolicy(*settings["retry"]),
                        quotas=_ParentsQuotas(budgets={}), max_connections=settings["max_connections"],
-                       max_answer_bytes=settings["max_answer_bytes"])
+                       max_answer_bytes=settings["max_answer_bytes"],
+                       proxies=Proxies.from_spec(settings.get("proxies")))  # credentials: from our environment
     limit = frame_limit(settings["max_answer_bytes"])
     tokens = api.tokens = _FetchedTokens()
     outbox: list[tuple[Any, ...]] = []

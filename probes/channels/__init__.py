@@ -12,6 +12,7 @@ import os
 from monitor.clock import Clock
 from monitor.config import Account, Config
 from monitor.netpolicy import AddressPolicy
+from monitor.proxy import Proxies
 from probes.channels.base import Channel, ChannelError, Reply, SentMessage
 from probes.channels.bridge import BridgeChannel
 from probes.channels.emulator import EmulatorChannel
@@ -31,7 +32,8 @@ def channel_for(config: Config, account: Account, *, clock: Clock | None = None)
     """The account's inquiry channel (a new object: close it with ``aclose``), None for ``none``."""
     kind = account.inquiry.channel
     if kind == "emulator":
-        return EmulatorChannel(config.emulator_base_url, timeout_s=config.wechat.timeout_s)
+        return EmulatorChannel(config.emulator_base_url, timeout_s=config.wechat.timeout_s,
+                               proxies=Proxies.resolve(config.http))
     if kind == "manual":
         return ManualChannel(manual_path(config), clock=clock)
     if kind == "bridge":
@@ -40,5 +42,6 @@ def channel_for(config: Config, account: Account, *, clock: Clock | None = None)
             raise ChannelError("channel bridge needs channels.bridge.url")
         token = os.environ.get(bridge.token_env) if bridge.token_env else None
         return BridgeChannel(bridge.url, token or None, token_env=bridge.token_env,
-                             policy=AddressPolicy.from_cidrs(config.checks.allow_private))
+                             policy=AddressPolicy.from_cidrs(config.checks.allow_private),
+                             proxies=Proxies.resolve(config.http))
     return None

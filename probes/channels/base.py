@@ -2,9 +2,11 @@
 
 A channel is the tester's side of a conversation with an official account: it
 sends a text as a follower and lists the replies that reached the follower.
-Replies carry only their time and text: whether a reply was automatic or
-written by a person is the inquiry probe's judgement, never the channel's (the
-emulator knows, and must not be able to agree with us by construction).
+Replies carry only their time, its resolution and the text: whether a reply was
+automatic or written by a person is the inquiry probe's judgement, never the
+channel's (the emulator knows, and must not be able to agree with us by
+construction). A time of minute resolution (a person's phone shows minutes)
+stands for the interval [hh:mm:00, hh:mm+1:00) and is given as its start.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -22,6 +24,7 @@ import httpx
 from monitor.clock import as_utc
 from monitor.config import Account
 from monitor.netpolicy import AddressPolicy, AddressRefused, PolicyResolver, refusal_in
+from monitor.proxy import Proxies
 
 if TYPE_CHECKING:
     import aiohttp
@@ -52,12 +55,29 @@ class SentMessage:
     sent_at: datetime | None
 
 
+SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
+
+
+def floor_to(value: datetime, resolution: timedelta) -> datetime:
+    """The start of the ``resolution``-long interval holding ``value`` (whole minutes: hh:mm:00)."""
+    if resolution <= SECOND:
+        return value
+    step = int(resolution.total_seconds())
+    return datetime.fromtimestamp(int(value.timestamp()) // step * step, value.tzinfo)
+
+
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A message the tester received from the account (aware UTC time, text as received)."""
+    """A message the tester received from the account (aware UTC time, text as received).
+
+    ``resolution``: how precisely ``at`` is known. With MINUTE, ``at`` is the start of the
+    minute shown on the phone and the reply came at some moment of that minute.
+    """
 
     at: datetime
     text: str
+    resolution: timedelta = SECOND
 
 
 class Channel(ABC):
@@ -67,6 +87,9 @@ class Channel(ABC):
     # True when send(key=K) never sends twice for the same K (it returns the first
     # result instead): a send whose outcome is unknown can simply be repeated.
     deduplicates: ClassVar[bool] = False
+    # True when send times are written down by a person (the manual channel): such a time may
+    # have been typed late, so a reply recorded before it can still answer that send.
+    sends_recorded_by_hand: ClassVar[bool] = False
 
     @abstractmethod
     async def send(self, account: Account, tester: str, text: str, *, key: str | None = None) -> SentMessage:
@@ -74,7 +97,8 @@ class Channel(ABC):
 
     @abstractmethod
     async def replies_since(self, account: Account, tester: str, since: datetime) -> list[Reply]:
-        """Replies that reached ``tester`` from ``account`` strictly after ``since``, oldest first."""
+        """Replies that reached ``tester`` from ``account`` strictly after ``since``, oldest first
+        (at minute resolution: those whose minute ends after ``since``)."""
 
     async def sent_status(self, account: Account, tester: str, ref: str) -> SentMessage:
         """For a message accepted for later sending: has it been sent yet? (default: no news)."""
@@ -103,37 +127,53 @@ def _tls() -> ssl.SSLContext:
         return ssl.create_default_context()
 
 
-def http_client(timeout_s: float, policy: AddressPolicy | None = None) -> httpx.AsyncClient:
+def http_client(timeout_s: float, policy: AddressPolicy | None = None,
+                proxies: Proxies | None = None) -> httpx.AsyncClient:
     """A client for a channel service; with ``policy``, only addresses it permits are reached.
 
     Redirects are not followed (httpx's default), so the request's own host is the only one.
+    ``proxies``: default from the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY). Through a
+    proxy the proxy resolves the name: the policy then still refuses IP-literal hosts, and the
+    proxy's own address (the operator's choice) is reached whatever the policy.
     """
+    import aiohttp
     from httpx_aiohttp import AiohttpTransport
 
-    class PolicyTransport(AiohttpTransport):
-        """aiohttp's connector with the policy's resolver; IP-literal hosts checked before sending."""
+    chosen = proxies if proxies is not None else Proxies.resolve()
 
-        def __init__(self, policy: AddressPolicy) -> None:
-            super().__init__(verify=_tls(), trust_env=False, client=self._session)
-            self.policy = policy
+    class Transport(AiohttpTransport):
+        """aiohttp's connector with the policy's resolver (direct) or a plain one (to the proxy)."""
 
-        def _session(self) -> aiohttp.ClientSession:
-            import aiohttp
+        def __init__(self) -> None:
+            super().__init__(verify=_tls(), trust_env=False)
+            self._sessions: dict[bool, aiohttp.ClientSession] = {}
 
-            return aiohttp.ClientSession(connector=aiohttp.TCPConnector(
-                ssl=self.ssl_context, keepalive_timeout=self.limits.keepalive_expiry,
-                limit=self.limits.max_connections or 100, resolver=PolicyResolver(self.policy)))
+        def _session(self, proxied: bool) -> aiohttp.ClientSession:
+            session = self._sessions.get(proxied)
+            if session is None or session.closed:
+                resolver = PolicyResolver(policy) if policy is not None and not proxied else None
+                session = self._sessions[proxied] = aiohttp.ClientSession(connector=aiohttp.TCPConnector(
+                    ssl=self.ssl_context, keepalive_timeout=self.limits.keepalive_expiry,
+                    limit=self.limits.max_connections or 100, resolver=resolver))
+            return session
 
         async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
             host = request.url.host
-            if self.policy.permits_host(host) is False:  # aiohttp asks no resolver for a literal
+            if policy is not None and policy.permits_host(host) is False:  # aiohttp asks no resolver for a literal
                 raise httpx.ConnectError("address refused", request=request) from AddressRefused(host, [host])
+            proxy = chosen.for_url(str(request.url)) if chosen.active else None
+            # The base class reads both before its first await: no other request can change them between.
+            self.client = self._session(proxy is not None)
+            self.proxy = httpx.Proxy(proxy) if proxy is not None else None
             return await super().handle_async_request(request)
 
+        async def aclose(self) -> None:
+            for session in self._sessions.values():
+                await session.close()
+            self._sessions.clear()
+
     # httpx's API over aiohttp: the default httpcore pool measured several times slower here.
-    transport = (AiohttpTransport(verify=_tls(), trust_env=False) if policy is None
-                 else PolicyTransport(policy))
-    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, transport=transport,
+    return httpx.AsyncClient(timeout=httpx.Timeout(timeout_s), trust_env=False, transport=Transport(),
                              headers={"User-Agent": "wxmon"})
 
 
@@ -177,8 +217,9 @@ def parse_time(value: object, what: str) -> datetime:
         raise ChannelError(f"{what}: not an ISO 8601 time") from None
 
 
-def parse_replies(data: Mapping[str, object], what: str) -> list[Reply]:
-    """``{"replies": [{"at": ISO, "text": STR}, ...]}`` -> replies sorted by time.
+def parse_replies(data: Mapping[str, object], what: str, resolution: timedelta = SECOND) -> list[Reply]:
+    """``{"replies": [{"at": ISO, "text": STR}, ...]}`` -> replies sorted by time, their times
+    known to ``resolution`` (floored to it).
 
     Other fields (the emulator adds ``kind``) are ignored on purpose.
     """
@@ -189,6 +230,6 @@ def parse_replies(data: Mapping[str, object], what: str) -> list[Reply]:
     for item in items:
         if not isinstance(item, dict) or not isinstance(item.get("text"), str):
             raise ChannelError(f"{what}: malformed reply")
-        out.append(Reply(parse_time(item.get("at"), what), item["text"]))
+        out.append(Reply(floor_to(parse_time(item.get("at"), what), resolution), item["text"], resolution))
     out.sort(key=lambda r: r.at)
     return out

@@ -29,6 +29,7 @@ from typing import ClassVar
 from monitor.clock import to_local
 from monitor.config import Account
 from monitor.netpolicy import AddressPolicy
+from monitor.proxy import Proxies
 from probes.channels.base import (
     Channel,
     ChannelError,
@@ -46,13 +47,14 @@ class BridgeChannel(Channel):
     deduplicates: ClassVar[bool] = True  # the wire format requires the bridge to honour `key`
 
     def __init__(self, url: str, token: str | None, *, token_env: str | None = None,
-                 timeout_s: float = 30.0, policy: AddressPolicy | None = None) -> None:
+                 timeout_s: float = 30.0, policy: AddressPolicy | None = None,
+                 proxies: Proxies | None = None) -> None:
         self.url = url.rstrip("/")
         self._token = token
         self._token_env = token_env
         # The outbound address policy applies (no policy given: the strict one); the bridge
         # on a private network needs its address in checks.allow_private.
-        self._http = http_client(timeout_s, policy if policy is not None else AddressPolicy())
+        self._http = http_client(timeout_s, policy if policy is not None else AddressPolicy(), proxies=proxies)
 
     def __repr__(self) -> str:  # never show the token
         return f"BridgeChannel(url={self.url!r})"
