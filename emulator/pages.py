@@ -183,14 +183,13 @@ async def site_page(request: web.Request) -> web.StreamResponse:
 
 
 class _Visits:
-    """Article pages opened per client in the current minute (wall time: the platform's limiter)."""
+    """Article pages opened per client in the current minute (the platform's limiter)."""
 
     def __init__(self) -> None:
         self.minute = -1
         self.counts: dict[str, int] = {}
 
-    def count(self, client: str) -> int:
-        minute = int(time.monotonic() // 60)
+    def count(self, client: str, minute: int) -> int:
         if minute != self.minute:
             self.minute, self.counts = minute, {}
         if len(self.counts) > 10_000:
@@ -211,8 +210,16 @@ def _article_head(title: str) -> str:
 
 async def article_page(request: web.Request) -> web.StreamResponse:
     world = request.app[WORLD]
-    limit = world.scenario.article_pages_per_minute
-    if limit is not None and (n := request.app[VISITS].count(request.remote or "")) > limit:
+    scenario = world.scenario
+    limit = scenario.article_pages_per_minute
+    if limit is not None and (not scenario.article_rate_windows
+                              or any(w.active(world.now()) for w in scenario.article_rate_windows)):
+        minute = (int(world.now().timestamp() // 60) if scenario.article_rate_clock == "world"
+                  else int(time.monotonic() // 60))
+        n = request.app[VISITS].count(request.remote or "", minute)
+    else:
+        n = 0
+    if limit is not None and n > limit:
         target = quote(str(request.url), safe="")
         token = "freq" if n > 2 * limit else "wxmon"  # past twice the rate: 访问过于频繁
         raise web.HTTPFound(f"/mp/wappoc_appmsgcaptcha?poc_token={token}&target_url={target}")

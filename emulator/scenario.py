@@ -129,6 +129,9 @@ class Operator(_Model):
     late_working_days: float = 4
     workers: list[str] = Field(default=["kf001@gov"], min_length=1)
     hours: Literal["working", "always"] = "working"  # always: a round-the-clock service desk
+    # kf: replies through the customer-service system (in msgrecord as 2002); web: typed in the web
+    # admin's message page, which the follower receives but msgrecord never lists.
+    replies_via: Literal["kf", "web"] = "kf"
 
     @model_validator(mode="after")
     def _p90_above_median(self) -> Operator:
@@ -235,6 +238,11 @@ class Scenario(_Model):
     # Article pages one client may open per minute before the platform answers with its verification
     # page (环境异常); None: never.
     article_pages_per_minute: float | None = Field(default=None, gt=0)
+    # Which minute that counts in: the wall clock (a live emulator), or the world's clock (a simulated
+    # quarter, where a round's pages all open in one virtual minute); and when the limit applies
+    # (no windows: always) — a spell during which the platform has flagged the monitor's address.
+    article_rate_clock: Literal["wall", "world"] = "wall"
+    article_rate_windows: list[Window] = []
 
     @model_validator(mode="after")
     def _derive(self) -> Scenario:

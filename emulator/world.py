@@ -369,7 +369,9 @@ class World:
             answer = _ANSWER.format(q=text[:30])
             human = Reply(at, "human", answer)
             bisect.insort(conv.replies, human, key=lambda r: r.at)
-            self._add_record(acct, openid, 2002, answer, at, rng.choice(acct.cfg.operator.workers))
+            worker = rng.choice(acct.cfg.operator.workers)  # drawn either way: the seeded stream stays put
+            if acct.cfg.operator.replies_via == "kf":
+                self._add_record(acct, openid, 2002, answer, at, worker)
         return record, auto, human
 
     def follower_send(self, account_id: str, tester: str, text: str) -> dict[str, Any]:

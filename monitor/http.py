@@ -43,6 +43,8 @@ USER_AGENT = (
 )
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset=["']?([A-Za-z0-9_-]+)""", re.I)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Through a forward proxy, a gateway error on an http:// page is (nearly always) the proxy's own answer.
+_PROXY_GATEWAY = frozenset({502, 504})
 REFUSED = frozenset({"refused_address", "refused_dns"})  # error kinds of the outbound address policy
 _READ_CHUNK = 64 * 1024
 # Compressed input read beyond the decoded limit: a real page compresses, so more wire bytes
@@ -285,6 +287,10 @@ class PageFetcher:
                     # The proxy resolves the name; its own address is the operator's, outside the policy.
                     session = self._client(exempt=True)
                 async with session.get(target, allow_redirects=False, timeout=timeout, proxy=proxy) as resp:
+                    if proxy is not None and target.scheme == "http" and resp.status in _PROXY_GATEWAY:
+                        # The proxy's own answer for a site it could not reach (https fails in CONNECT
+                        # instead): a network failure, not the site's page.
+                        return self._failed(url, started, "proxy_gateway", hops)
                     location = resp.headers.get("Location") if resp.status in _REDIRECTS else None
                     if location is None:
                         return await self._result(url, str(target), hops, resp, started)

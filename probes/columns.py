@@ -15,10 +15,11 @@ import logging
 import re
 import time
 import zlib
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from monitor.config import Account, DeclaredColumn
 from monitor.context import ProbeContext
@@ -30,14 +31,14 @@ from monitor.wechat import answers as A
 from monitor.wechat.client import SELFMENU
 from probes.base import ProbeRow, RowShape, RowStatus
 from probes.confirm import Outcome
-from probes.pages import DEFAULT_SOFT404, VERIFY_REASON, HostBackoff, SiteBaselines
+from probes.pages import CHALLENGE_REASON, DEFAULT_SOFT404, VERIFY_REASON, HostBackoff, PageOutcome, SiteBaselines
 from probes.pages import SHORT_PAGE_CHARS as SHORT_PAGE_CHARS  # pages are judged in probes.pages
 from probes.pages import WECHAT_GONE as WECHAT_GONE
 from probes.pages import judge_page as judge_page
 
 log = logging.getLogger(__name__)
 
-NETWORK_ERRORS = frozenset({"timeout", "connect", "reset"})
+NETWORK_ERRORS = frozenset({"timeout", "connect", "reset", "proxy_gateway"})
 _TAGS = re.compile(r"<script.*?</script>|<style.*?</style>|<[^>]+>", re.I | re.S)
 _SCRIPT_STYLE_OPEN = re.compile(r"<s(?:cript|tyle)", re.I)
 # A character outside tags: after the start or a ">", before the next "<"; a "<" that opens no
@@ -75,6 +76,7 @@ class Check:
     reason: str
     http_status: int | None = None
     elapsed_ms: float | None = None
+    landing: str | None = None  # a healthy single-page column: where its page landed (kept in the store)
 
 
 def discover(account_id: str, selfmenu: object, declared: Iterable[DeclaredColumn] = ()) -> list[Column]:
@@ -186,11 +188,27 @@ class HealthGate:
 
 @dataclass(frozen=True)
 class PageRound:
-    """What a round's page checks share: the sites' answers for missing pages, the hosts held off."""
+    """What a round's page checks share: the sites' answers for missing pages, the hosts held off,
+    and where each column's page landed when it was last healthy (``None``: never seen healthy)."""
 
     baselines: SiteBaselines
     backoff: HostBackoff
     now: datetime
+    healthy_landing: Callable[[Column], str | None] = lambda _column: None
+
+
+def _is_home(url: str) -> bool:
+    path = urlsplit(url).path
+    return path in ("", "/") or (path.count("/") == 1 and path.startswith("/index."))
+
+
+def lands_on_home_instead(url: str, result: PageResult, earlier: str | None) -> PageOutcome | None:
+    """A page that used to be itself and now redirects to a site's home page is gone (what CMSs do
+    with a deleted page), judged against the column's own earlier healthy fetch, not a word list."""
+    final = result.final_url or url
+    if final == url or not _is_home(final) or _is_home(url) or earlier is None or _is_home(earlier):
+        return None
+    return "fail", "页面跳转至网站首页，此前正常时并非如此：原栏目页面已不存在（软404）"
 
 
 HELD_REASON = "该站点此前要求监测端完成人机验证，暂停访问中，本轮无法核验"
@@ -220,16 +238,20 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
         result = await fetcher.fetch(url)
         outcome, reason = judge_page(result, soft404_markers)
         if pages is not None:
-            if outcome == "unverifiable" and reason == VERIFY_REASON:
+            if outcome == "unverifiable" and reason in (VERIFY_REASON, CHALLENGE_REASON):
                 pages.backoff.hold(result.final_url or url, pages.now)
                 pages.backoff.hold(url, pages.now)
             elif outcome == "ok" and (soft := await pages.baselines.compare(result)) is not None:
                 outcome, reason = soft
+            elif outcome == "ok" and result.final_url and result.final_url != url and (
+                    gone := lands_on_home_instead(url, result, pages.healthy_landing(column))) is not None:
+                outcome, reason = gone
         if outcome == "fail" and result.error in NETWORK_ERRORS and not await gate.healthy(since=started):
             return Check(column, "error", "监测端网络异常，本轮无法判断", None, None)
         if len(column.targets) > 1 and outcome == "fail":
             reason = f"{reason}：{url}"
-        check = Check(column, outcome, reason, result.status, result.elapsed_ms)
+        check = Check(column, outcome, reason, result.status, result.elapsed_ms,
+                      (result.final_url or url) if outcome == "ok" and len(column.targets) == 1 else None)
         if worst is None or (worst.outcome == "ok" and outcome != "ok"):
             worst = check
     assert worst is not None
@@ -338,7 +360,11 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
     gate = HealthGate(ctx.pages, ctx.canary_urls, exempt=ctx.canary_exempt)
     menus = ctx.cache(Menus)
     now = ctx.now()
-    page_round = PageRound(SiteBaselines(ctx.pages), ctx.cache(HostBackoff), now)
+    def healthy_landing(column: Column) -> str | None:
+        state = known_columns(column.account_id).get(column.path)
+        return state.healthy_landing if state is not None else None
+
+    page_round = PageRound(SiteBaselines(ctx.pages), ctx.cache(HostBackoff), now, healthy_landing)
     # The previous round's column states, read per account and only when needed (a failure, an
     # unreadable menu, the monitor offline): in a healthy round that is almost never. Each
     # account's results reach the store after this round read its states, never before.
@@ -441,14 +467,15 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
                 for check in checks:
                     col = check.column
                     outcome = check.outcome
-                    history = track_of((col.account_id, col.path)) if outcome in NEEDS_HISTORY else None
+                    history = track_of((col.account_id, col.path)) if outcome in NEEDS_HISTORY or (
+                        outcome == "unverifiable" and col.targets) else None
                     track = advance(history, outcome, now, rule)
                     rows.append(_row(check, track.status))
                     pending.append(ColumnResult(
                         account_id=col.account_id, column_path=col.path, status=track.status, checked_at=now,
                         type=col.type, target=col.target, reason=check.reason, http_status=check.http_status,
                         elapsed_ms=check.elapsed_ms, consecutive_failures=track.consecutive_failures,
-                        first_failure_at=track.first_failure_at))
+                        first_failure_at=track.first_failure_at, healthy_landing=check.landing))
             await flush()
         await (await writer_ready).drain()  # every batch stored before the round ends
     finally:

@@ -2,7 +2,10 @@
 
 One small state machine, the only place that decides when a failing column
 becomes broken. A round the monitor could not judge (its own network down, the
-canary failing) is ``error``: it neither counts as a failure nor resets the count.
+canary failing) is ``error``; a page it could not see (a verification page, a
+host held off) is ``unverifiable``: neither counts as a failure nor resets the
+count, so a broken column behind an occasional verification page is still
+confirmed, and a recovery is only ever seen on an ``ok``.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ class ColumnTrack:
 _OK = ColumnTrack("ok")
 _UNVERIFIABLE = ColumnTrack("unverifiable")
 # Outcomes whose next state depends on the column's history; for the others advance()
-# ignores the track, so callers may skip looking it up (80,000 columns a round).
+# ignores the track, so callers may skip looking it up (80,000 columns a round). An
+# ``unverifiable`` page keeps the history too, but a column that is never verifiable (a mini
+# program) has none to keep: callers look it up only for columns that have pages.
 NEEDS_HISTORY = frozenset({"fail", "error"})
 
 
@@ -39,7 +44,7 @@ def advance(track: ColumnTrack | None, outcome: Outcome, at: datetime, rule: Con
     if outcome == "ok":
         return _OK
     if outcome == "unverifiable":
-        return _UNVERIFIABLE
+        return replace(track, status="unverifiable") if track and track.consecutive_failures else _UNVERIFIABLE
     track = track or ColumnTrack()
     if outcome == "error":
         return replace(track, status="error")

@@ -62,6 +62,9 @@ PAGE_FAILURE = {
     "timeout": "访问超时",
     "connect": "无法连接",
     "reset": "连接被重置",
+    # Through a forward proxy an http:// page the proxy cannot reach answers the proxy's own 502/504:
+    # a network failure like "connect" (the canary decides whose), not the site's page.
+    "proxy_gateway": "经代理访问返回网关错误，无法连接该站点",
     "tls": "证书或加密连接错误",
     "too_many_redirects": "重定向次数过多",
     "bad_url": "链接格式错误",

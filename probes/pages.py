@@ -46,6 +46,13 @@ WECHAT_GONE = {
 }
 # The platform's answers to automated visitors: they say nothing about the account.
 VERIFICATION = ("环境异常", "完成验证后即可继续访问", "访问过于频繁", "操作频繁，请稍后再试")
+# A site's own protection (a CDN or a web application firewall) asking the visitor to prove it is a
+# person, or refusing an automated one: what it says about the monitor, not about the column.
+CHALLENGE = ("Just a moment...", "Checking your browser", "Attention Required!", "Verify you are human",
+             "安全验证", "人机验证", "滑动验证", "请完成验证", "正在进行安全检测", "网站防火墙",
+             "已被网站管理员设置拦截", "疑似黑客攻击", "访问被拦截", "您的访问被阻断",
+             "请开启JavaScript并刷新", "请启用JavaScript", "访问频率过高", "请求过于频繁")
+CHALLENGE_STATUSES = frozenset({200, 403, 405, 429, 503})
 OAUTH = ("请在微信客户端打开链接", "请在微信客户端打开")
 OAUTH_HOSTS = ("open.weixin.qq.com",)
 DEFAULT_SOFT404 = ("页面不存在", "页面未找到", "404 Not Found", "您访问的页面不存在", "Page Not Found")
@@ -54,6 +61,7 @@ NOTICE_CHARS = 200  # outside WeChat, a platform notice counts only on a page wh
 BLANK_CHECK_CHARS = 4 * SHORT_PAGE_CHARS  # a page longer than this is not judged blank
 VERIFY_REASON = "微信要求监测端完成人机验证（环境异常或访问过于频繁），本轮无法核验，暂停访问该站点"
 OAUTH_REASON = "链接须在微信客户端内打开（网页授权页面），无法从外部核验"
+CHALLENGE_REASON = "站点防护系统要求监测端完成人机验证或拦截了监测端（并非栏目故障），本轮无法核验，暂停访问该站点"
 
 # The message block of a WeChat notice page (weui, and the older page_msg/global_error_msg layouts).
 _MESSAGE = ".weui-msg, .weui_msg, .global_error_msg, .page_msg, .msg_content, .weui-msg__title"
@@ -76,7 +84,8 @@ def _fewest(markers: Sequence[str]) -> tuple[str, ...]:
 
 # Substring tests that decide whether a page is parsed at all ("无法查看" stands for every
 # "...内容无法查看" text, 账号 and 帐号 spellings alike).
-_TRIGGERS = _fewest((*WECHAT_GONE, "无法查看", *VERIFICATION, *OAUTH))
+_TRIGGERS = _fewest((*WECHAT_GONE, "无法查看", *VERIFICATION, *OAUTH, *CHALLENGE))
+_CHALLENGE_TRIGGERS = _fewest(CHALLENGE)
 
 PageOutcome = tuple[Outcome, str]
 
@@ -168,6 +177,8 @@ def judge_view(view: PageView, result: PageResult, soft404_markers: Sequence[str
                 return "unverifiable", VERIFY_REASON
             if any(m in text for m in OAUTH):
                 return "unverifiable", OAUTH_REASON
+            if not wechat and tiny and any(m in text for m in CHALLENGE):
+                return "unverifiable", CHALLENGE_REASON
         gone = _gone(said) or (_gone(view.title) if wechat else None)
         if gone is not None:
             return "fail", gone
@@ -194,8 +205,25 @@ def _may_matter(text: str, soft404_markers: Sequence[str]) -> bool:
     return False
 
 
+def challenged(result: PageResult) -> bool:
+    """Whether a site's protection answered instead of the page: a short page whose visible text or
+    title says so (a challenge inside a long healthy page, a login form say, does not count)."""
+    text = result.text
+    if not text or result.status not in CHALLENGE_STATUSES or is_wechat_page(result):
+        return False
+    if not any(m in text for m in _CHALLENGE_TRIGGERS):
+        return False
+    view = read_page(text)
+    if view.article or len(view.main) >= NOTICE_CHARS:
+        return False
+    return any(m in said for said in (view.title, view.main, view.message) for m in CHALLENGE)
+
+
 def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT404) -> PageOutcome:
     """What one fetched page says about its column (the monitor's health aside)."""
+    if result.status is not None and result.status != 200 and result.status in CHALLENGE_STATUSES \
+            and challenged(result):
+        return "unverifiable", CHALLENGE_REASON
     if result.error:
         if result.status is not None and result.status >= 400:
             return "fail", f"HTTP {result.status}"  # the status says it all, body or not
@@ -372,4 +400,5 @@ Kind = Literal["verification", "oauth", "other"]
 
 
 def unverifiable_kind(reason: str) -> Kind:
-    return "verification" if reason == VERIFY_REASON else "oauth" if reason == OAUTH_REASON else "other"
+    return ("verification" if reason in (VERIFY_REASON, CHALLENGE_REASON) else "oauth" if reason == OAUTH_REASON
+            else "other")

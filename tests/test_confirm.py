@@ -38,6 +38,17 @@ def test_unverifiable_is_never_broken():
     assert ColumnTrack().status == "ok"
 
 
+def test_a_verification_page_between_failures_neither_counts_nor_resets():
+    """A broken page seen through an occasional verification page is still confirmed; the
+    verification rounds themselves are shown as unverifiable, never as broken or as recovered."""
+    track = run(["fail", "unverifiable", "fail", "unverifiable"])
+    assert track.status == "unverifiable" and track.consecutive_failures == 2
+    assert advance(track, "fail", T0 + timedelta(hours=2), RULE).status == "broken"
+    broken = run(["fail", "fail", "fail"])
+    assert advance(broken, "unverifiable", T0 + timedelta(hours=2), RULE).consecutive_failures == 3
+    assert run(["fail", "fail", "unverifiable", "ok"]) == ColumnTrack("ok")  # only ok resets
+
+
 def test_failures_without_a_start_time_count_the_span_from_this_failure():
     """A stored track with failures but no first_failure_at (a NULL in the store): the span is
     measured from the earliest failure whose time is known, so it is never confirmed early."""

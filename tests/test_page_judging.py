@@ -20,7 +20,7 @@ import yaml
 from aiohttp import web
 
 from monitor.http import PageResult
-from probes.columns import judge_page
+from probes.columns import judge_page, lands_on_home_instead
 from probes.pages import OAUTH_REASON, VERIFY_REASON, HostBackoff, read_page
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -99,6 +99,9 @@ class Site:
 
     def __init__(self) -> None:
         self.hits: dict[str, int] = {}
+        self.moved_home: set[str] = set()  # pages the site now redirects to its home page
+        self.missing_is_404 = False  # answer a path that cannot exist with 404 (no site baseline)
+        self.challenge_all = False  # a CDN's browser check in front of every path
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -123,6 +126,13 @@ class Site:
         self.hits[path] = self.hits.get(path, 0) + 1
         if path == "/ok":
             return web.Response(text="ok")
+        if self.challenge_all and path != "/ok":
+            return web.Response(text=(CORPUS / "waf-challenge-200.html").read_text(encoding="utf-8"),
+                                content_type="text/html")
+        if self.missing_is_404 and path.startswith("/wxmon-"):
+            raise web.HTTPNotFound()
+        if path in self.moved_home:
+            raise web.HTTPFound("/")
         if path.startswith(("/corpus/", "/wx/mp/s/")):  # the second: where WeChat's article pages sit
             name = path.rsplit("/", 1)[-1]
             if (CORPUS / name).is_file() and name.endswith(".html"):
@@ -132,8 +142,8 @@ class Site:
         if path == "/mp/wappoc_appmsgcaptcha":
             return web.Response(text=(CORPUS / "verify-env.html").read_text(encoding="utf-8"),
                                 content_type="text/html")
-        if path in ("/", "/zcwj/policy.html"):
-            body = self.HOME if path == "/" else self.HOME.replace("居住证办理指南", "政策文件解读")
+        if path in ("/", "/zcwj/policy.html", "/bszn/guide.html"):
+            body = self.HOME if path == "/" else self.HOME.replace("居住证办理指南", f"政策文件解读{path}")
             return web.Response(text=body, content_type="text/html")
         return web.Response(text=self.HOME, content_type="text/html")  # the soft 404: the home page, 200
 
@@ -199,6 +209,50 @@ def test_soft404_found_by_comparing_with_a_missing_page(site: Site, tmp_path: Pa
     assert rows["服务/政策文件"]["status"] == "ok", rows["服务/政策文件"]
     assert rows["服务/首页"]["status"] == "ok", rows["服务/首页"]
     assert sum(n for p, n in site.hits.items() if p.startswith("/wxmon-")) >= 1  # the site's missing page, asked
+
+
+def test_a_page_that_now_lands_on_the_home_page_is_judged_against_its_own_healthy_fetch(
+        site: Site, tmp_path: Path) -> None:
+    columns = [("服务/办事指南", site.url("/bszn/guide.html"))]
+    first = probe_columns(tmp_path, site, columns)
+    assert first["服务/办事指南"]["status"] == "ok"
+    # The CMS deleted the page: it now redirects home. The site answers 404 for a path that cannot
+    # exist, so only the column's own earlier fetch tells.
+    site.moved_home.add("/bszn/guide.html")
+    site.missing_is_404 = True
+    try:
+        second = probe_columns(tmp_path, site, columns)
+    finally:
+        site.moved_home.clear()
+        site.missing_is_404 = False
+    gone = second["服务/办事指南"]
+    assert gone["status"] == "failing" and "网站首页" in gone["reason"] and "软404" in gone["reason"], gone
+
+
+def test_a_cdn_check_in_front_of_every_path_is_the_monitors_trouble_not_a_soft404(
+        site: Site, tmp_path: Path) -> None:
+    """The site's answer for a missing path is the same browser check as every page: no column is
+    failed for matching it; all are unverifiable, and the host is held off after the first."""
+    site.challenge_all = True
+    try:
+        rows = probe_columns(tmp_path, site, [("服务/办事指南", site.url("/bszn/guide.html")),
+                                              ("服务/政策文件", site.url("/zcwj/policy.html"))])
+    finally:
+        site.challenge_all = False
+    first, second = rows["服务/办事指南"], rows["服务/政策文件"]
+    assert first["status"] == "unverifiable" and "站点防护系统" in first["reason"], first
+    assert second["status"] == "unverifiable" and "暂停访问" in second["reason"], second
+
+
+def test_landing_on_the_home_page_counts_only_against_an_earlier_healthy_landing_elsewhere() -> None:
+    url = "https://www.example.gov.cn/bszn/guide.html"
+    home = PageResult(url, "https://www.example.gov.cn/", 200, 5.0, "<html></html>", redirects=1)
+    assert lands_on_home_instead(url, home, earlier=url) is not None
+    assert lands_on_home_instead(url, home, earlier=None) is None  # never seen healthy: nothing to compare
+    assert lands_on_home_instead(url, home, earlier="https://www.example.gov.cn/index.html") is None  # always so
+    elsewhere = PageResult(url, "https://www.example.gov.cn/bszn/v2.html", 200, 5.0, "<html></html>", redirects=1)
+    assert lands_on_home_instead(url, elsewhere, earlier=url) is None  # moved, not gone
+    assert lands_on_home_instead("https://www.example.gov.cn/", home, earlier=url) is None
 
 
 def test_verification_page_is_unverifiable_and_the_host_is_held_off(site: Site, tmp_path: Path) -> None:

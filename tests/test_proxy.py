@@ -10,6 +10,7 @@ import asyncio
 import base64
 import json
 import logging
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,7 +82,14 @@ class ForwardingProxy:
             path = "/" + target.split("://", 1)[1].partition("/")[2]
             kept = [f"{k}:{v}" for k, v in headers
                     if k.lower() not in ("proxy-authorization", "proxy-connection", "connection")]
-            up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+            except OSError:  # as Squid does: its own error page, 502
+                page = b"<html><body><h1>ERROR</h1><p>The requested URL could not be retrieved</p></body></html>"
+                writer.write(b"HTTP/1.1 502 Bad Gateway\r\nX-Squid-Error: ERR_CONNECT_FAIL 111\r\n"
+                             b"Content-Type: text/html\r\nContent-Length: " + str(len(page)).encode()
+                             + b"\r\n\r\n" + page)
+                return
             up_writer.write(f"{method} {path} {version}\r\n".encode("latin-1")
                             + "\r\n".join([*kept, "Connection: close"]).encode("latin-1") + b"\r\n\r\n" + body)
             await up_writer.drain()
@@ -184,6 +192,27 @@ def test_literal_private_targets_are_still_refused_through_a_proxy(proxy: Forwar
 
     assert asyncio.run(go()) == ["refused_address"] * 3
     assert proxy.requests == []  # never handed to the proxy either
+
+
+def test_a_proxys_own_gateway_error_is_a_network_failure_not_the_sites_page() -> None:
+    """The proxy cannot reach the site: its 502 is the monitor's network trouble (the canary decides
+    whose), like a connection failure without a proxy, and never judged as the site's own answer."""
+    from probes.columns import NETWORK_ERRORS
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        dead = probe.getsockname()[1]
+    server = ForwardingProxy(("127.0.0.1", dead)).start()
+    try:
+        async def go() -> PageResult:
+            async with PageFetcher(proxies=through(server.url), per_host_rate=None) as fetcher:
+                return await fetcher.fetch("http://www.site.wxmon-test.invalid/zwgk/index.html")
+
+        result = asyncio.run(go())
+    finally:
+        server.stop()
+    assert result.error == "proxy_gateway" and result.status is None, result
+    assert result.error in NETWORK_ERRORS
 
 
 def test_no_proxy_and_loopback_go_direct(proxy: ForwardingProxy, upstream: Upstream) -> None:

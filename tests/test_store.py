@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -20,7 +21,10 @@ from monitor.store import (
     PrivacyFinding,
     Store,
 )
+from monitor.store.migrate import head_revision
 from monitor.store.tables import VERSION_TABLE, metadata
+
+HEAD = head_revision()  # the newest migration (test_migration_chain_is_linear pins it to the files)
 
 try:
     from store_fixtures import (
@@ -67,7 +71,7 @@ def assert_utc(value: datetime | None) -> None:
 
 def test_opened_store_is_at_head_and_matches_the_tables(store: Store) -> None:
     health = store.health()
-    assert health.schema_version == health.head_version == "0003"
+    assert health.schema_version == health.head_version == HEAD
     assert health.ok
     # The hand-written migrations produce exactly what tables.py describes.
     with store.engine.connect() as conn:
@@ -80,7 +84,7 @@ def test_reopening_is_a_no_op(store_url: str, vclock: clock.VirtualClock) -> Non
         first.upsert_accounts([Account("x", "X")])
     with Store.open(store_url) as second:
         assert [a.id for a in list_accounts(second)] == ["x"]
-        assert second.health().schema_version == "0003"
+        assert second.health().schema_version == HEAD
 
 
 def test_sqlite_connection_settings(tmp_path: Path) -> None:
@@ -272,6 +276,19 @@ def test_sqlite_column_writes_keep_sqlalchemys_instant_format(tmp_path: Path) ->
         assert tuple(day) == (sqlite_dialect.DATE().bind_processor(dialect)(date(2023, 7, 3)), 2, 2)
         (read,) = s.get_column_states()
         assert read.last_checked_at == at + H and read.first_failure_at == failed_at
+
+
+def test_healthy_landing_is_kept_until_the_next_healthy_check(store: Store) -> None:
+    """Where a column's page last landed when healthy survives failing checks (the next round
+    compares a new landing with it), on a new column and an existing one alike."""
+    from dataclasses import replace
+
+    store.apply_column_results([replace(result("ok", T0), healthy_landing="https://a.example/p.html")])
+    assert store.get_column_states("acc-a")[0].healthy_landing == "https://a.example/p.html"
+    store.apply_column_results([result("failing", T0 + H, failures=1, first_failure_at=T0 + H)])
+    assert store.get_column_states("acc-a")[0].healthy_landing == "https://a.example/p.html"
+    store.apply_column_results([replace(result("ok", T0 + 2 * H), healthy_landing="https://a.example/q.html")])
+    assert store.get_column_states("acc-a")[0].healthy_landing == "https://a.example/q.html"
 
 
 def test_column_results_are_validated(store: Store) -> None:
@@ -622,3 +639,21 @@ def test_health(store: Store) -> None:
         assert health.integrity is None and health.file_bytes is None
     assert health.ok
     assert store.health(integrity=False).integrity is None
+
+
+def test_migration_chain_is_linear() -> None:
+    """One head, each revision revising the one before it: the newest file is the head."""
+    from monitor.store.migrate import script_directory
+
+    files = sorted(p.name for p in (Path(migrate_dir()) / "versions").glob("0*.py"))
+    revisions = [name.split("_", 1)[0] for name in files]
+    assert revisions[-1] == HEAD
+    scripts = script_directory()
+    for before, after in itertools.pairwise(revisions):
+        assert scripts.get_revision(after).down_revision == before
+
+
+def migrate_dir() -> str:
+    import monitor.store.migrations as migrations
+
+    return str(Path(migrations.__file__).parent)

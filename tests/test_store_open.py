@@ -13,7 +13,10 @@ from monitor import clock
 from monitor.errors import BadInput
 from monitor.store import ColumnResult, FollowerDay, Store, StoreUnavailable, migrate
 from monitor.store.engine import WRITE_OPTION, make_engine, parse_url
+from monitor.store.migrate import head_revision
 from monitor.store.tables import VERSION_TABLE, accounts, column_daily, column_state, content_items, inquiries
+
+HEAD = head_revision()  # the newest migration (test_migration_chain_is_linear pins it to the files)
 
 try:
     from store_fixtures import T0, list_accounts, postgres_schema, sqlite_url, store_url, vclock
@@ -64,7 +67,7 @@ def test_upgrade_from_0001_in_place_keeps_data(store_url: str, vclock: clock.Vir
 
     with Store.open(store_url) as store:
         health = store.health()
-        assert health.schema_version == "0003" and health.ok
+        assert health.schema_version == HEAD and health.ok
         assert [a.name for a in list_accounts(store)] == ["A 街道"]
         (state,) = store.get_column_states()
         assert (state.status, state.consecutive_failures, state.first_failure_at) == ("broken", 3, T0)
@@ -95,7 +98,7 @@ def test_upgrade_from_0002_seeds_freshness_coverage_from_stored_articles(store_u
              "first_seen_at": seen - i * (T0 - seen)} for i in range(3)])
     engine.dispose()
     with Store.open(store_url) as store:
-        assert store.health().schema_version == "0003"
+        assert store.health().schema_version == HEAD
         assert store.last_looks("freshness", T0) == {"acc-a": seen}
         (totals,) = store.coverage_between("freshness", date(2023, 7, 3), date(2023, 7, 3))
         assert (totals.account_id, totals.days_ok, totals.days_failed) == ("acc-a", 1, 0)
@@ -105,10 +108,10 @@ def test_upgrade_from_0002_seeds_freshness_coverage_from_stored_articles(store_u
 def test_store_open_without_migration_refuses_an_old_schema(tmp_path: Path) -> None:
     url = sqlite_url(tmp_path / "old.db")
     _upgrade_to(url, "0001")
-    with pytest.raises(BadInput, match="at 0001, this wxmon needs 0003"):
+    with pytest.raises(BadInput, match=f"at 0001, this wxmon needs {HEAD}"):
         Store.open(url, migrate_schema=False)
     with Store.open(url) as store:
-        assert store.health().schema_version == "0003"
+        assert store.health().schema_version == HEAD
 
 
 def test_refuses_a_newer_schema(store_url: str) -> None:
@@ -117,7 +120,7 @@ def test_refuses_a_newer_schema(store_url: str) -> None:
     with pytest.raises(BadInput) as info:
         Store.open(store_url)
     message = str(info.value)
-    assert "0099 is newer than this wxmon knows (up to 0003)" in message
+    assert f"0099 is newer than this wxmon knows (up to {HEAD})" in message
     assert info.value.exit_code == 2
     if store_url.startswith("sqlite"):
         assert message.startswith(store_url.removeprefix("sqlite:///") + ":")
@@ -158,10 +161,10 @@ def test_empty_file_and_relative_bare_path_are_created(tmp_path: Path, monkeypat
     empty = tmp_path / "empty.db"
     empty.touch()
     with Store.open(sqlite_url(empty)) as store:
-        assert store.health().schema_version == "0003"
+        assert store.health().schema_version == HEAD
     monkeypatch.chdir(tmp_path)
     with Store.open("relative.db") as store:
-        assert store.health().schema_version == "0003"
+        assert store.health().schema_version == HEAD
     assert (tmp_path / "relative.db").exists()
 
 

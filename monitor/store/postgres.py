@@ -31,6 +31,7 @@ _STATE_FIELDS = (
     "reason",
     "http_status",
     "elapsed_ms",
+    "healthy_landing",
 )
 
 _Conflict = Callable[[pg_sql.Insert], pg_sql.Insert]
@@ -75,6 +76,7 @@ def _state_values(pending: Pending, key: tuple[str, str]) -> dict[str, Any]:
         "reason": r.reason,
         "http_status": r.http_status,
         "elapsed_ms": r.elapsed_ms,
+        "healthy_landing": r.healthy_landing,
     }
 
 
@@ -157,6 +159,7 @@ class PostgresDialect:
         for part in chunks(updates, _BULK):
             v = _unnest(columns, part)
             values = {k: v.c[k] for k in _STATE_FIELDS}
+            values["healthy_landing"] = sa.func.coalesce(v.c.healthy_landing, cs.healthy_landing)
             # Status unchanged in this batch: keep the time of the last real change.
             values["last_change_at"] = sa.func.coalesce(v.c.change_at, cs.last_change_at)
             conn.execute(sa.update(column_state).where(cs.id == v.c.id).values(values))

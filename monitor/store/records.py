@@ -67,6 +67,7 @@ class ColumnResult:
     elapsed_ms: float | None = None
     consecutive_failures: int = 0
     first_failure_at: datetime | None = None
+    healthy_landing: str | None = None  # set on a healthy page check: its final URL (None keeps the stored one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,7 @@ class ColumnState:
     reason: str | None
     http_status: int | None
     elapsed_ms: float | None
+    healthy_landing: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,8 +29,8 @@ _UNIX_EPOCH_JULIAN_DAY = 2440587.5
 # SQL itself; the statements and value formats below are those SQLAlchemy emits.
 _INSERT_STATE = (
     "INSERT INTO column_state (account_id, column_path, type, target, status, consecutive_failures, "
-    "first_failure_at, last_checked_at, last_change_at, reason, http_status, elapsed_ms) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "first_failure_at, last_checked_at, last_change_at, reason, http_status, elapsed_ms, healthy_landing) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_EVENT = (
     "INSERT INTO column_events (account_id, column_path, at, old_status, new_status, reason, http_status, run_id) "
@@ -40,7 +40,7 @@ _INSERT_EVENT = (
 _UPDATE_STATE = (
     "UPDATE column_state SET type = ?, target = ?, status = ?, consecutive_failures = ?, first_failure_at = ?, "
     "last_checked_at = ?, reason = ?, http_status = ?, elapsed_ms = ?, "
-    "last_change_at = coalesce(?, last_change_at) WHERE id = ?"
+    "healthy_landing = coalesce(?, healthy_landing), last_change_at = coalesce(?, last_change_at) WHERE id = ?"
 )
 _UPSERT_DAILY = (
     "INSERT INTO column_daily (day, column_id, checks, ok, failing, broken, unverifiable, error, max_elapsed_ms) "
@@ -195,7 +195,7 @@ class SQLiteDialect:
                 assert r is not None
                 rows.append((r.account_id, r.column_path, r.type, r.target, r.status, r.consecutive_failures,
                              instant(r.first_failure_at), instant(r.checked_at), instant(p.change_at),
-                             r.reason, r.http_status, r.elapsed_ms))
+                             r.reason, r.http_status, r.elapsed_ms, r.healthy_landing))
             conn.exec_driver_sql(_INSERT_STATE, rows)
             # Read the ids back: executemany returns none.
             for chunk in chunks(sorted({a for a, _ in new_keys})):
@@ -211,7 +211,7 @@ class SQLiteDialect:
             if r is None or key in fresh:
                 continue
             updates.append((r.type, r.target, r.status, r.consecutive_failures, instant(r.first_failure_at),
-                            instant(r.checked_at), r.reason, r.http_status, r.elapsed_ms,
+                            instant(r.checked_at), r.reason, r.http_status, r.elapsed_ms, r.healthy_landing,
                             instant(p.change_at), p.id))
         if updates:
             conn.exec_driver_sql(_UPDATE_STATE, updates)

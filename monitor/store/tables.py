@@ -76,6 +76,9 @@ column_state = sa.Table(
     sa.Column("reason", sa.Text),
     sa.Column("http_status", sa.Integer),
     sa.Column("elapsed_ms", sa.Float),
+    # Where the column's page landed when it was last healthy (its final URL): what a later answer is
+    # compared with (a page that now lands on the site's home page is gone).
+    sa.Column("healthy_landing", sa.Text),
     sa.UniqueConstraint("account_id", "column_path"),
 )
 
