@@ -94,5 +94,8 @@ def article_html(acct: Account, art: Article, seed: int) -> str:
         paragraphs[1:1] = decoy_paragraphs(rng)
     for kind in art.pii:
         paragraphs.insert(rng.randint(1, len(paragraphs)), pii_paragraph(kind, rng))
+    for sentence in art.content_errors:
+        paragraphs.insert(rng.randint(1, len(paragraphs)), sentence)
     body = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+    body += "".join(f'<p><a href="{escape(url)}">点击查看详情</a></p>' for url in art.links)
     return f'<section><h2>{escape(art.title)}</h2>{body}<p style="text-align:right">{escape(acct.unit)}</p></section>'

@@ -27,7 +27,7 @@ PiiType = Literal["id_card", "mobile", "bank_card"]
 # not listed by freepublish) or 发表 (publish without notification: listed by freepublish).
 Publication = Literal["mass", "publish", "both"]
 FaultKind = Literal["busy", "quota", "token", "unauthorized", "ip", "slow", "reset", "nonjson", "http500"]
-Rule = Literal["stale", "inquiry", "broken_column", "leak"]
+Rule = Literal["stale", "inquiry", "broken_column", "leak", "security_incident"]
 
 
 class ScenarioError(Exception):
@@ -76,6 +76,10 @@ class Article(_Model):
     digest: str = ""
     content: str | None = None  # None: generated from the seed
     pii: list[PiiType] = []
+    # Serious wording errors (sentences inserted as paragraphs) and harmful links (<a href>): the
+    # content check's ground truth; a person confirming them makes a security incident.
+    content_errors: list[str] = []
+    links: list[str] = []
     decoys: bool = False
     page: ArticlePageKind = "ok"
     page_since: Instant | None = None

@@ -11,7 +11,7 @@ from types import FrameType, TracebackType
 
 from aiohttp import web
 
-from emulator import api, control, pages
+from emulator import api, bridge, component, control, pages
 from emulator.responses import WORLD
 from emulator.scenario import Scenario, ScenarioError, load_scenario
 from emulator.world import World
@@ -24,6 +24,8 @@ def build_app(world: World) -> web.Application:
     api.add_routes(app)
     pages.add_routes(app)
     control.add_routes(app)
+    component.add_routes(app)  # the third-party platform (开放平台, emulator/component.py)
+    bridge.add_routes(app)  # the follower as a tester-device rig (docs/bridge-openapi.yaml)
     return app
 
 

@@ -69,6 +69,15 @@ def _leaks(acct: AccountState, end: datetime, origin: str) -> list[dict[str, Any
             for kind in a.pii]
 
 
+def _incidents(acct: AccountState, end: datetime, origin: str) -> list[dict[str, Any]]:
+    """Serious wording errors and harmful links published (content_errors, links): what a person
+    reviewing the content check's candidates confirms."""
+    return [{"article_id": a.key, "url": f"{origin}/mp/s/{a.key}", "kind": kind, "text": text, "title": a.title,
+             "published": _iso(a.publish)}
+            for a in acct.articles if a.publish <= end and a.state_at(end) != "deleted"
+            for kind, texts in (("wording", a.content_errors), ("link", a.links)) for text in texts]
+
+
 def _inquiries(acct: AccountState, start: datetime, end: datetime) -> list[dict[str, Any]]:
     return [{
         "msg_id": q.msg_id, "tester": q.tester, "text": q.text, "sent_at": _iso(q.sent_at),
@@ -92,6 +101,7 @@ def compute_truth(world: World, start: datetime, end: datetime, origin: str = ""
             "publication": acct.cfg.publication,
             "feed": acct.cfg.feed,
             "leaks": _leaks(acct, end, origin),
+            "incidents": _incidents(acct, end, origin),
             "inquiries": _inquiries(acct, start, end),
             "demo_expected": None if expected is None else expected.model_dump(),
         }

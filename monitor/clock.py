@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-__all__ = ["SHANGHAI", "UTC", "Clock", "SystemClock", "VirtualClock", "as_utc", "get_clock", "now", "set_clock",
-           "to_local"]
+__all__ = ["MINUTE", "SECOND", "SHANGHAI", "UTC", "Clock", "SystemClock", "VirtualClock", "as_utc", "floor_to",
+           "get_clock", "now", "set_clock", "to_local"]
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -60,6 +60,18 @@ def as_utc(value: datetime) -> datetime:
 
 def to_local(value: datetime) -> datetime:
     return as_utc(value).astimezone(SHANGHAI)
+
+
+SECOND = timedelta(seconds=1)
+MINUTE = timedelta(minutes=1)
+
+
+def floor_to(value: datetime, resolution: timedelta) -> datetime:
+    """The start of the ``resolution``-long interval holding ``value`` (whole minutes: hh:mm:00)."""
+    if resolution <= SECOND:
+        return value
+    step = int(resolution.total_seconds())
+    return datetime.fromtimestamp(int(value.timestamp()) // step * step, value.tzinfo)
 
 
 _current: Clock = SystemClock()

@@ -11,11 +11,12 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from monitor.clock import Clock, get_clock
 from monitor.config import Account, Config
 from monitor.config.warnings import default_canary_urls
+from monitor.errors import BadInput
 from monitor.http import PageFetcher
 from monitor.proxy import Proxies
 from monitor.store import Store
@@ -24,6 +25,9 @@ from monitor.wechat import AccountAPI, WeChatAPI
 from monitor.wechat.remote import MIN_CALLS as REMOTE_MIN_CALLS
 from monitor.wechat.remote import RemoteAPI, RemoteUnavailable
 from monitor.workdays import WorkCalendar
+
+if TYPE_CHECKING:
+    from monitor.wechat.component import ComponentAuth
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,9 @@ class ProbeContext:
     # What a round's probe notes about the round itself (e.g. skipped: the monitor's network was
     # down), by probe kind; the runner stores it with the run (detail) and clears it.
     round_notes: dict[str, dict[str, object]] = field(default_factory=dict, repr=False)
+    # The third-party platform, for accounts with access: component (made on first use)
+    _component: ComponentAuth | None = field(default=None, repr=False)
+    _component_failed: bool = field(default=False, repr=False)
 
     @classmethod
     def open(cls, config: Config, store: Store, *, clock: Clock | None = None,
@@ -74,6 +81,9 @@ class ProbeContext:
         if self._remote_api is not None:
             remote, self._remote_api = self._remote_api, None
             await remote.aclose()
+        if self._component is not None:
+            component, self._component = self._component, None
+            await component.aclose()
         await self.api.aclose()
         await self.pages.aclose()
         if self._process_writer is not None:
@@ -149,11 +159,34 @@ class ProbeContext:
             self.progress(1)
 
     def account_api(self, account: Account) -> AccountAPI | None:
-        """The account's API client, or None when it has no API access configured (or no secret)."""
+        """The account's API client, or None when it has no API access configured (or no secret).
+
+        With ``access: component`` the client takes the authorizer token of the unit's authorization;
+        probes see the same methods either way.
+        """
         if not account.api or not account.appid:
             return None
+        if account.access == "component":
+            component = self.component()
+            return component.account(self.api, account.appid) if component is not None else None
         secret = self.config.secret(account)
         return self.api.account(account.appid, secret) if secret else None
+
+    def component(self, *, strict: bool = False) -> ComponentAuth | None:
+        """The third-party platform (``component:`` in accounts.yaml), or None when it is not set up
+        (logged once). ``strict``: raise the BadInput instead (the daemon's start refuses with it)."""
+        if self._component is None and (strict or not self._component_failed) and self.config.component is not None:
+            from monitor.wechat.component import ComponentAuth
+
+            try:
+                self._component = ComponentAuth.from_config(self.config, self.store, api=self.api,
+                                                            tokens=self.api.tokens, clock=self.clock)
+            except BadInput as exc:
+                self._component_failed = True
+                if strict:
+                    raise
+                log.error("component access unavailable: %s", exc)
+        return self._component
 
     def note_round(self, kind: str, **detail: object) -> None:
         """Something about this round of ``kind`` for the run's record (see :attr:`round_notes`)."""

@@ -35,6 +35,8 @@ from monitor.netpolicy import AddressPolicy, PolicyResolver, refusal_in
 from monitor.proxy import Proxies
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from monitor.config.models import Checks
 
 USER_AGENT = (
@@ -63,6 +65,7 @@ class PageResult:
     # timeout | connect | tls | reset | too_many_redirects | bad_url | bad_body (corrupt compression)
     # | undecodable (a content coding we do not read, e.g. br) | refused_address (an IP-literal host
     # the address policy refuses) | refused_dns (a name resolving only to refused addresses)
+    # | stopped (a redirect target the caller's ``stop`` refused: ``final_url`` names it)
     error: str | None = None
     truncated: bool = False  # the body was longer than the limit: ``text`` is its beginning
 
@@ -246,14 +249,16 @@ class PageFetcher:
         self._gate = None
         self._host_gates.clear()
 
-    async def fetch(self, url: str, *, exempt: bool = False) -> PageResult:
-        """GET ``url``. ``exempt``: the operator's own address (the API base as canary), outside the policy."""
+    async def fetch(self, url: str, *, exempt: bool = False, stop: Callable[[str], bool] | None = None) -> PageResult:
+        """GET ``url``. ``exempt``: the operator's own address (the API base as canary), outside the policy.
+        ``stop``: a redirect target it is true for is not requested; the result says where it led
+        (``final_url``) with ``error="stopped"`` (the content check: a link redirecting to a blocked host)."""
         gate = self._gate
         if gate is None:
             gate = self._gate = asyncio.Semaphore(self._concurrency)
         if self._per_host >= self._concurrency and not self._pacer.interval:
             async with gate:  # no per-host limit can bind: skip its bookkeeping (hot path)
-                return await self._fetch(url, exempt)
+                return await self._fetch(url, exempt, stop)
         try:
             host = urlsplit(url).hostname
         except ValueError:  # e.g. "http://[::1/x"
@@ -266,9 +271,9 @@ class PageFetcher:
         async with host_gate:
             await self._pacer.wait(host)
             async with gate:
-                return await self._fetch(url, exempt)
+                return await self._fetch(url, exempt, stop)
 
-    async def _fetch(self, url: str, exempt: bool = False) -> PageResult:
+    async def _fetch(self, url: str, exempt: bool = False, stop: Callable[[str], bool] | None = None) -> PageResult:
         session = self._client(exempt)
         started = perf_counter()
         hops = 0
@@ -298,6 +303,8 @@ class PageFetcher:
                         return self._failed(url, started, "too_many_redirects", hops)
                     target = resp.url.join(URL(location))
                     hops += 1
+                    if stop is not None and stop(str(target)):
+                        return PageResult(url, str(target), None, _ms(started), None, redirects=hops, error="stopped")
                 session = self._client(exempt)
                 # One deadline for the whole chain, as when aiohttp followed the redirects.
                 left = self._timeout_s - (perf_counter() - started)

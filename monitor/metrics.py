@@ -31,7 +31,7 @@ from monitor import clock
 from monitor.clock import SHANGHAI, as_utc
 from monitor.config import Config
 from monitor.period import Period
-from monitor.policy import InquiryDeadlineRule, Policy
+from monitor.policy import InquiryDeadlineRule, Policy, SecurityIncidentRule
 from monitor.sources import account_blind_reason
 from monitor.store import Store
 from monitor.workdays import WorkCalendar
@@ -55,6 +55,7 @@ EXTRA_COLUMNS: tuple[str, ...] = (
     "update_sources", "update_blind",
     # details for the reasons and the bulletin
     "late_by_working_days", "broken_column_paths", "privacy_by_type",
+    "security_incident_details",
 )
 COLUMNS: tuple[str, ...] = EXPORT_METRIC_COLUMNS + EXTRA_COLUMNS
 
@@ -104,15 +105,16 @@ def compute(store: Store, config: Config, period: Period, *, now: datetime | Non
         _content_metrics(store, index, period, as_of),
         _source_metrics(store, config, index, as_of),
         _privacy_metrics(store, index, period),
+        _incident_metrics(store, index, period, policy),
         _follower_metrics(store, index, period),
     ]
     df = pd.concat(parts, axis=1)
-    df["security_incidents"] = 0  # no incident source yet: nothing recorded, nothing failed
     for name in _INT_COLUMNS:
         df[name] = df[name].fillna(0).astype("int64")
     for name in ("late_by_working_days", "privacy_by_type"):
         df[name] = [v if isinstance(v, dict) else {} for v in df[name]]
     df["broken_column_paths"] = [v if isinstance(v, list) else [] for v in df["broken_column_paths"]]
+    df["security_incident_details"] = [v if isinstance(v, list) else [] for v in df["security_incident_details"]]
     df["freshness_known"] = df["last_update"].notna()
 
     df = df.loc[:, list(COLUMNS)].reset_index(drop=True)
@@ -339,6 +341,45 @@ def _privacy_metrics(store: Store, index: pd.Index, period: Period) -> pd.DataFr
     out = pd.DataFrame(index=index)
     out["privacy_findings"] = [sum(counts[a].values()) if a in counts else 0 for a in index]
     out["privacy_by_type"] = [dict(sorted(counts[a].items())) if a in counts else {} for a in index]
+    return out
+
+
+# --------------------------------------------------------------------- incidents
+
+_INCIDENT_KIND_ZH = {"fixed_expression": "严重表述错误", "name_title": "领导姓名职务错误", "wrong_char": "错别字",
+                     "sensitive": "敏感内容", "link_host": "有害链接"}
+
+
+def _where(title: str | None) -> str:
+    """An article by its title in 《》; a menu link's title (菜单“...”) as it is."""
+    if not title:
+        return ""
+    return f"{title}：" if title.startswith("菜单") else f"《{title}》"
+
+
+def _incident_metrics(store: Store, index: pd.Index, period: Period, policy: Policy) -> pd.DataFrame:
+    """Security incidents: content findings a person confirmed (found in the period), of the rule
+    sets the policy's security_incident rules count (all when one of them names none)."""
+    wanted = set(index)
+    sets: set[str] | None = set()
+    for rule in policy.rules:
+        if isinstance(rule, SecurityIncidentRule) and sets is not None:
+            sets = None if rule.content_rule_sets is None else sets | set(rule.content_rule_sets)
+    # One incident per article (or menu link): its errors listed together.
+    by_source: dict[str, dict[str, list[str]]] = {}
+    titles: dict[tuple[str, str], str] = {}
+    for f in store.content_findings(status="confirmed", start=period.start, end=period.end):
+        if f.account_id in wanted and (sets is None or f.rule_set in sets):
+            fix = f"（应为“{f.suggestion}”）" if f.suggestion else ""
+            by_source.setdefault(f.account_id, {}).setdefault(f.source, []).append(
+                f"{_INCIDENT_KIND_ZH.get(f.kind, f.kind)}“{f.text}”{fix}")
+            if f.title:
+                titles[(f.account_id, f.source)] = f.title
+    details = {account: [_where(titles.get((account, src))) + "、".join(errors) for src, errors in sources.items()]
+               for account, sources in by_source.items()}
+    out = pd.DataFrame(index=index)
+    out["security_incidents"] = [len(details.get(a, [])) for a in index]
+    out["security_incident_details"] = pd.Series([details.get(a, []) for a in index], index=index, dtype=object)
     return out
 
 

@@ -20,7 +20,9 @@ Rule semantics (the contract ``monitor.scoring`` implements):
   ``confirm_failures``/``confirm_minutes``).
 - ``privacy_leak``: more than ``max_findings`` personal-data findings.
 - ``security_incident``: a recorded security incident (e.g. tampering, a leak
-  of state secrets); any one fails.
+  of state secrets); any one fails. Today's source: content-check findings a
+  person confirmed (serious wording errors, sensitive words, harmful links), of
+  the rule sets ``content_rule_sets`` names (all when null).
 
 An automatic reply is an answer only when ``autoreply_counts_as_answer`` is true.
 In points mode a non-veto rule deducts ``deduct`` for each occurrence beyond its
@@ -53,6 +55,7 @@ Rate = Annotated[float, Field(ge=0, le=1)]
 Points = Annotated[float, Field(ge=0, le=1000)]
 Label = Annotated[str, Field(min_length=1, max_length=200)]
 RuleId = Annotated[str, Field(pattern=NAME_PATTERN, max_length=64)]
+RuleSetName = Annotated[str, Field(min_length=1, max_length=64)]  # a content-check rule file's name:
 
 
 class PolicyError(ValueError):
@@ -113,6 +116,9 @@ class PrivacyLeakRule(_RuleBase):
 
 class SecurityIncidentRule(_RuleBase):
     kind: Literal["security_incident"] = Field(description="A recorded security incident.")
+    content_rule_sets: list[RuleSetName] | None = Field(
+        None, description="Content-check rule sets (their name:) whose confirmed findings count as incidents; "
+        "null: every set.")
 
 
 Rule = Annotated[
@@ -185,6 +191,8 @@ class RuleOverride(_Model):
     max_late: Count | None = Field(None, description="inquiry_deadline: late inquiries tolerated.")
     max_broken: Count | None = Field(None, description="broken_columns: confirmed broken columns tolerated.")
     max_findings: Count | None = Field(None, description="privacy_leak: findings tolerated.")
+    content_rule_sets: list[RuleSetName] | None = Field(
+        None, description="security_incident: content-check rule sets whose confirmed findings count.")
 
 
 class PolicySpec(_Model):

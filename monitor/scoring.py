@@ -189,7 +189,13 @@ def _security_incident(rule: SecurityIncidentRule, row: Mapping[str, Any],
     incidents = _int(row.get("security_incidents"))
     if incidents == 0:  # evidence only
         return NOT_JUDGED
-    return RuleOutcome(True, True, 1, f"发生{incidents}起安全、泄密事故")
+    details = row.get("security_incident_details")
+    detail = ""
+    if isinstance(details, (list, tuple)) and details:
+        shown = [str(d) for d in details[:3]]
+        more = f"等{len(details)}处" if len(details) > 3 else ""
+        detail = "（" + "；".join(shown) + more + "）"
+    return RuleOutcome(True, True, 1, f"发生{incidents}起安全、泄密事故{detail}")
 
 
 _JUDGES: dict[str, Callable[[Any, Mapping[str, Any], Mapping[str, Any]], RuleOutcome]] = {

@@ -76,7 +76,7 @@ class Check:
     reason: str
     http_status: int | None = None
     elapsed_ms: float | None = None
-    landing: str | None = None  # a healthy single-page column: where its page landed (kept in the store)
+    landing: str | None = None  # a healthy single-page column: where its page landed ("": itself; kept)
 
 
 def discover(account_id: str, selfmenu: object, declared: Iterable[DeclaredColumn] = ()) -> list[Column]:
@@ -206,8 +206,8 @@ def lands_on_home_instead(url: str, result: PageResult, earlier: str | None) -> 
     """A page that used to be itself and now redirects to a site's home page is gone (what CMSs do
     with a deleted page), judged against the column's own earlier healthy fetch, not a word list."""
     final = result.final_url or url
-    if final == url or not _is_home(final) or _is_home(url) or earlier is None or _is_home(earlier):
-        return None
+    if final == url or not _is_home(final) or _is_home(url) or earlier is None or _is_home(earlier or url):
+        return None  # earlier "": it landed on its own address
     return "fail", "页面跳转至网站首页，此前正常时并非如此：原栏目页面已不存在（软404）"
 
 
@@ -250,8 +250,12 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
             return Check(column, "error", "监测端网络异常，本轮无法判断", None, None)
         if len(column.targets) > 1 and outcome == "fail":
             reason = f"{reason}：{url}"
-        check = Check(column, outcome, reason, result.status, result.elapsed_ms,
-                      (result.final_url or url) if outcome == "ok" and len(column.targets) == 1 else None)
+        # The landing kept is "" when the page is where the column points (nearly always: a short
+        # value to write each round), else where it redirected to.
+        landing = None
+        if outcome == "ok" and len(column.targets) == 1:
+            landing = "" if not result.final_url or result.final_url == url else result.final_url
+        check = Check(column, outcome, reason, result.status, result.elapsed_ms, landing)
         if worst is None or (worst.outcome == "ok" and outcome != "ok"):
             worst = check
     assert worst is not None
@@ -385,7 +389,8 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
     # other core), READ_BATCH at a time, up to READ_AHEAD accounts ahead of the accounts begun,
     # so the answers are there when their accounts start.
     due = [(i, a, client) for i, a in enumerate(accounts) if _menu_cached(ctx, menus, a.id, now) is None
-           and (client := ctx.account_api(a)) is not None] if online else []
+           and (client := ctx.account_api(a)) is not None
+           and client.remote_ok] if online else []  # authorizer-token accounts are read inline
     remote = await ctx.remote_api(len(due)) if due else None
     submitted: dict[str, asyncio.Future[dict[str, Any]]] = {}
     next_read = 0  # in due

@@ -22,6 +22,12 @@ Unjudged = Literal["error", "unverifiable"]
 
 def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[Unjudged, str]:
     """(status, Chinese reason) for a failed API call: ``error`` or ``unverifiable``."""
+    if isinstance(exc, E.AuthorizationGone):
+        return "unverifiable", f"{exc.reason}，无法自动核查{what}"
+    if isinstance(exc, E.ComponentIPNotWhitelisted):
+        return "unverifiable", f"监测服务器IP不在第三方平台的IP白名单中（61004），无法自动核查{what}"
+    if isinstance(exc, E.ComponentUnavailable):
+        return "error", f"{exc.reason}，本轮未核查，保留上次结果"
     if isinstance(exc, E.NotAuthorized):
         return "unverifiable", f"公众号未授权本平台调用该接口（48001），无法自动核查{what}"
     if isinstance(exc, E.IPNotWhitelisted):
@@ -54,6 +60,8 @@ def api_failure(exc: BaseException, what: str = "更新情况") -> tuple[Unjudge
 def missing_secret_reason(account: Account, what: str = "更新情况") -> str:
     if not account.api or not account.appid:
         return f"无接口权限，无法自动核查{what}"
+    if account.access == "component":
+        return f"第三方平台（component:）未配置完整（环境变量未设置），无法自动核查{what}"
     return f"未设置AppSecret环境变量（{account.secret_env}），无法自动核查{what}"
 
 

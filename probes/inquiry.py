@@ -144,7 +144,7 @@ def classify(reply: Reply, sent_at: datetime, auto_texts: Collection[str] = (),
              canned: Collection[str] = ()) -> Literal["auto", "human"]:
     """``auto`` or ``human``, judged from the reply's text and timing only (module docstring).
     ``auto_texts``: the account's rule texts; ``canned``: texts known to be canned; both normalized."""
-    if AUTO_MARKER in reply.text or longest_delay(reply, sent_at) <= AUTO_REPLY_WITHIN:
+    if reply.stated_auto or AUTO_MARKER in reply.text or longest_delay(reply, sent_at) <= AUTO_REPLY_WITHIN:
         return "auto"
     norm = _norm(reply.text)
     return "auto" if norm in auto_texts or norm in canned else "human"
@@ -189,10 +189,12 @@ class AutoReplyTexts:
 class ChannelSet:
     """The channels of one round, one per kind, closed together."""
 
-    def __init__(self, config: Config, clock: Clock | None = None, factory: ChannelFactory = channel_for) -> None:
+    def __init__(self, config: Config, clock: Clock | None = None, factory: ChannelFactory = channel_for,
+                 ctx: ProbeContext | None = None) -> None:
         self._config = config
         self._clock = clock
         self._factory = factory
+        self._ctx = ctx  # given: the manual channel works on its store and API clients
         self._open: dict[str, Channel | None] = {}
 
     def get(self, account: Account) -> Channel | None:
@@ -200,7 +202,8 @@ class ChannelSet:
         if kind == "none":
             return None
         if kind not in self._open:
-            self._open[kind] = self._factory(self._config, account, clock=self._clock)
+            extra = {"store": self._ctx.store, "api_for": self._ctx.account_api} if self._ctx is not None else {}
+            self._open[kind] = self._factory(self._config, account, clock=self._clock, **extra)
         return self._open[kind]
 
     async def aclose(self) -> None:
@@ -327,7 +330,7 @@ async def send_inquiry(ctx: ProbeContext, account: Account, window_key: str | No
     interrupted send. Raises :class:`BadInput` for an account without channel.
     """
     own = channels is None
-    channels = channels or ChannelSet(ctx.config, ctx.clock)
+    channels = channels or ChannelSet(ctx.config, ctx.clock, ctx=ctx)
     try:
         chan = channels.get(account)
         if chan is None:
@@ -569,7 +572,7 @@ async def poll_inquiries(ctx: ProbeContext, accounts: Sequence[Account] | None =
     account is logged and changes nothing for it. Returns the inquiries looked at.
     """
     own = channels is None
-    channels = channels or ChannelSet(ctx.config, ctx.clock)
+    channels = channels or ChannelSet(ctx.config, ctx.clock, ctx=ctx)
     autotexts = AutoReplyTexts(ctx)
     out: list[Inquiry] = []
     try:
@@ -717,7 +720,7 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
     """
     ctx.sync_accounts()
     gate = asyncio.Semaphore(CONCURRENCY)
-    async with ChannelSet(ctx.config, ctx.clock) as channels:
+    async with ChannelSet(ctx.config, ctx.clock, ctx=ctx) as channels:
         autotexts = AutoReplyTexts(ctx)
 
         async def one(account: Account) -> ProbeRow:

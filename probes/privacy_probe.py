@@ -39,6 +39,10 @@ number: not to the store, not to a log line, not into a row or an exception.
 A finding already stored for the same source, type and masked text is not
 stored again even if its offset moved (page vs API text), so re-running a round
 adds nothing.
+
+The content check (:mod:`probes.content_probe`: wording errors, sensitive words, harmful
+links) reads the same documents, once each, plus the menus' links: its hits are stored as
+candidates for a person's review, never as findings of this round.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ from monitor.store import ContentItem, PrivacyFinding, Store
 from monitor.wechat import AccountAPI
 from monitor.wechat import errors as E
 from probes.base import ProbeRow, RowShape, RowStatus
+from probes.content_probe import Doc, check_account, menu_docs
 from probes.failures import api_failure, missing_secret_reason, page_error_reason
 from probes.freshness import FREEPUBLISH, split_item_id
 from probes.privacy import Finding, scan_html
@@ -78,6 +83,7 @@ class AccountScan:
     failures: list[str] = field(default_factory=list)
     found: list[tuple[str, Finding]] = field(default_factory=list)  # (source URL, finding)
     unreadable: int = 0  # 群发 articles known only from datacube: no link, no text to read
+    docs: list[Doc] = field(default_factory=list)  # what was read, for the content check
 
 
 def scan_watermark(store: Store, run_id: int | None, now: datetime) -> datetime | None:
@@ -109,11 +115,12 @@ def select_items(items: Sequence[ContentItem], since: datetime | None) -> dict[s
     return by_account
 
 
-async def _scan_page(ctx: ProbeContext, url: str, scan: AccountScan) -> None:
+async def _scan_page(ctx: ProbeContext, url: str, scan: AccountScan, item: ContentItem | None = None) -> None:
     result = await ctx.pages.fetch(url)
     if result.status == 200 and result.text is not None:
         scan.scanned += 1
         scan.found.extend((url, f) for f in scan_html(result.text))
+        scan.docs.append(Doc(url, result.text, item.title if item else None, item.published_at if item else None))
     elif result.status is not None and 400 <= result.status < 500:
         pass  # gone: nothing published there to leak
     else:
@@ -145,12 +152,13 @@ async def _scan_article(ctx: ProbeContext, api: AccountAPI | None, article_id: s
                 if isinstance(content, str) and content:
                     scan.scanned += 1
                     scan.found.extend((url, f) for f in scan_html(content))
+                    scan.docs.append(Doc(url, content, item.title, item.published_at))
                 elif item.url:
-                    await _scan_page(ctx, item.url, scan)
+                    await _scan_page(ctx, item.url, scan, item)
             return
     for item in items:
         if item.url:
-            await _scan_page(ctx, item.url, scan)
+            await _scan_page(ctx, item.url, scan, item)
         else:
             scan.failures.append("文章无链接且接口不可用")
 
@@ -159,18 +167,18 @@ async def scan_account(ctx: ProbeContext, account: Account, items: list[ContentI
     scan = AccountScan()
     api = ctx.account_api(account)
     groups: dict[str, list[ContentItem]] = defaultdict(list)
-    pages: dict[str, None] = {}  # one read per article page, however many sources listed it
+    pages: dict[str, ContentItem] = {}  # one read per article page, however many sources listed it
     for item in items:
         if item.source == FREEPUBLISH:
             groups[split_item_id(item.item_id)[0]].append(item)
         elif item.url:
-            pages[item.url] = None
+            pages.setdefault(item.url, item)
         elif item.source == DATACUBE.name and account.feed is None:
             scan.unreadable += 1  # with a feed, the same article comes with its link
     for url in {i.url for members in groups.values() for i in members if i.url}:
         pages.pop(url, None)  # read through getarticle below
-    for url in pages:
-        await _scan_page(ctx, url, scan)
+    for url, first in pages.items():
+        await _scan_page(ctx, url, scan, first)
     for article_id, members in groups.items():
         await _scan_article(ctx, api, article_id, members, scan)
     for column in account.columns:
@@ -234,6 +242,8 @@ async def run_round(ctx: ProbeContext, accounts: Sequence[Account], run_id: int 
         if account.id not in known and not declared:
             return _row(account, "unverifiable", f"尚无已发布文章记录（内容更新检查未成功），无法自动核查{WHAT}")
         scan = await scan_account(ctx, account, mine)
+        menus = await asyncio.to_thread(menu_docs, ctx, account)
+        await check_account(ctx, account, scan.docs + menus)  # candidates for review, not findings yet
         new: list[PrivacyFinding] = []
         if scan.found:
             records = await asyncio.to_thread(_fresh, ctx.store, account.id, scan.found, now)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -71,3 +72,27 @@ def demo_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[...
         return path
 
     return make
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium driven by Playwright (never `playwright install`); skipped with the reason
+    where either is missing, a failure on CI (tests/needs.py)."""
+    from needs import missing
+
+    if not os.path.exists(CHROMIUM):
+        missing(f"{CHROMIUM} is not installed (apt-get install -y chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("the playwright package is not installed")
+    with sync_playwright() as p:
+        args = ["--no-sandbox"] if os.geteuid() == 0 else []  # chromium refuses root without it (CI)
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=args)
+        try:
+            yield launched
+        finally:
+            launched.close()

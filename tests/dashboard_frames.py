@@ -105,6 +105,7 @@ def _row(account: tuple[str, str, str, str], failed: list[str], rng: random.Rand
         "follower_response_rate": math.nan, "follower_median_reply_minutes": math.nan, "security_incidents": 0,
         "late_by_working_days": {3: late}, "broken_column_paths": BROKEN_PATHS[:broken],
         "privacy_by_type": {"id_card": 1} if "privacy_leak" in failed else {},
+        "security_incident_details": [],
         "verdict": "不合格" if failed else "合格",
         "reasons": "；".join(REASON_TEXT[r] for r in failed),
         "score": math.nan,
@@ -165,6 +166,7 @@ def many_accounts_frame(n: int = 200, seed: int = 1) -> pd.DataFrame:
         df.at[i, "late_by_working_days"] = {}
         df.at[i, "broken_column_paths"] = []
         df.at[i, "privacy_by_type"] = {}
+        df.at[i, "security_incident_details"] = []
     return df
 
 

@@ -19,9 +19,10 @@ import pytest
 from emulator.server import EmulatorServer
 from monitor.clock import SHANGHAI, VirtualClock, as_utc
 from monitor.config import Account, Config
+from monitor.errors import BadInput
 from monitor.netpolicy import AddressPolicy
-from probes.channels import BridgeChannel, ChannelError, EmulatorChannel, ManualChannel, ManualLog, Reply, channel_for
-from probes.channels import manual as manual_cli
+from monitor.store import Store
+from probes.channels import BridgeChannel, ChannelError, EmulatorChannel, ManualChannel, Reply, TaskDesk, channel_for
 
 TOKEN = "s3cret-bridge-token-value"
 LOOPBACK = AddressPolicy.from_cidrs(["127.0.0.1/32"])  # the fake bridge's address
@@ -161,7 +162,9 @@ def test_emulator_channel_sends_and_lists_replies_without_their_kind(emulator: E
     assert early == []  # replies strictly after since and not in the future
     assert len(later) == 2 and later[0].at == sent.sent_at + timedelta(seconds=1)
     # The emulator labels its replies auto/human; the channel passes on time and text only.
-    assert {f.name for f in dataclasses.fields(Reply)} == {"at", "text", "resolution"}
+    # (stated_auto is what an inspector says of a reply they saw: the manual channel's only.)
+    assert {f.name for f in dataclasses.fields(Reply)} == {"at", "text", "resolution", "stated_auto"}
+    assert not any(r.stated_auto for r in later)
     assert later[0].resolution == timedelta(seconds=1)  # the demo's follower: times to the second
     assert all(r.at.tzinfo is not None for r in later)
 
@@ -266,7 +269,7 @@ def test_channel_for_builds_each_kind(tmp_path: Path, monkeypatch: pytest.Monkey
         chan = channel_for(config, acct)
         kinds[acct.id] = chan
     assert isinstance(kinds["a-emu"], EmulatorChannel) and kinds["a-emu"].base_url == "http://127.0.0.1:1"
-    assert isinstance(kinds["a-man"], ManualChannel) and kinds["a-man"].log.path == tmp_path / "manual-inquiries.json"
+    assert isinstance(kinds["a-man"], ManualChannel) and kinds["a-man"].config is config
     assert isinstance(kinds["a-bri"], BridgeChannel) and kinds["a-bri"]._token == TOKEN
     assert kinds["a-none"] is None
     for chan in kinds.values():
@@ -278,32 +281,41 @@ def test_channel_for_builds_each_kind(tmp_path: Path, monkeypatch: pytest.Monkey
 # manual
 
 
-def test_manual_channel_issues_a_task_and_reads_what_the_inspector_records(tmp_path: Path, capsys) -> None:
+def test_manual_channel_issues_a_task_and_reads_what_the_inspector_records(tmp_path: Path) -> None:
     clock = VirtualClock(at("2023-07-03T09:00"))
-    path = tmp_path / "manual-inquiries.json"
-    chan = ManualChannel(path, clock=clock)
     acct = account()
-    msg = run(chan.send(acct, "检查员手机A", "请问居住证续签需要带什么材料？", key="wxmon-inquiry-1"))
-    assert msg.sent_at is None and msg.ref == "wxmon-inquiry-1"
-    assert run(chan.send(acct, "检查员手机A", "请问居住证续签需要带什么材料？", key="wxmon-inquiry-1")) == msg
-    [task] = ManualLog(path).pending_tasks()
-    assert task["instruction"] == ("请于2023-07-10 00:00前用测试微信号“检查员手机A”向公众号“滨河街道（模拟）”"
-                                   "发送留言：请问居住证续签需要带什么材料？")
-    assert manual_cli.main([str(path), "tasks"]) == 0
-    assert "wxmon-inquiry-1" in capsys.readouterr().out
+    config = Config.model_validate({"store": f"sqlite:///{tmp_path / 'wxmon.db'}", "accounts": [acct.model_dump()]},
+                                   context={"config_dir": tmp_path})
+    with Store.open(config.store_url) as store:
+        from monitor.store import Account as StoredAccount
 
-    assert manual_cli.main([str(path), "sent", "jd-binhe", "--at", "2023-07-03T10:15"]) == 0
-    assert run(chan.sent_status(acct, "检查员手机A", "wxmon-inquiry-1")).sent_at == at("2023-07-03T10:15")
-    assert manual_cli.main([str(path), "reply", "jd-binhe", "--at", "2023-07-03T14:02",
-                            "--text", "您好，需携带身份证和居住证。"]) == 0
-    replies = run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T10:15")))
-    assert replies == [Reply(at("2023-07-03T14:02"), "您好，需携带身份证和居住证。", timedelta(minutes=1))]
-    # A time to the minute is the whole minute: the reply may have come after 14:02:30, not after 14:03.
-    assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:02:30"))) == replies
-    assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:03"))) == []
-    # Mistakes are reported, not raised.
-    assert manual_cli.main([str(path), "sent", "jd-binhe"]) == 1  # no unsent task left
-    assert manual_cli.main([str(path), "reply", "jd-binhe", "--at", "not-a-time", "--text", "x"]) == 2
+        store.upsert_accounts([StoredAccount(acct.id, acct.name)])
+        chan = ManualChannel(config, store=store, clock=clock)
+        msg = run(chan.send(acct, "检查员手机A", "请问居住证续签需要带什么材料？", key="wxmon-inquiry-1"))
+        assert msg.sent_at is None and msg.ref == "wxmon-inquiry-1"
+        assert run(chan.send(acct, "检查员手机A", "请问居住证续签需要带什么材料？", key="wxmon-inquiry-1")) == msg
+        [row] = store.tasks(open_only=True)
+        task = row.task
+        assert (task.account_id, task.tester) == ("jd-binhe", "检查员手机A")
+        assert task.question == "请问居住证续签需要带什么材料？"
+        assert task.send_by == at("2023-07-10T00:00")  # the end of the week it was issued in
+
+        desk = TaskDesk(config, store, clock)
+        clock.set(at("2023-07-03T15:00"))
+        desk.record_sent(task.id, at("2023-07-03T10:15:40"))  # a phone shows minutes: 10:15
+        assert run(chan.sent_status(acct, "检查员手机A", "wxmon-inquiry-1")).sent_at == at("2023-07-03T10:15")
+        desk.record_reply(task.id, at("2023-07-03T14:02"), "您好，需携带身份证和居住证。")
+        replies = run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T10:15")))
+        assert replies == [Reply(at("2023-07-03T14:02"), "您好，需携带身份证和居住证。", timedelta(minutes=1))]
+        # A time to the minute is the whole minute: the reply may have come after 14:02:30, not after 14:03.
+        assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:02:30"))) == replies
+        assert run(chan.replies_since(acct, "检查员手机A", at("2023-07-03T14:03"))) == []
+        # Impossible records are refused, with the reason, and change nothing.
+        with pytest.raises(BadInput, match="早于任务下发时间"):
+            desk.record_reply(task.id, at("2023-07-03T08:59"), "您好")
+        with pytest.raises(BadInput, match="晚于当前时间"):
+            desk.record_sent(task.id, at("2023-07-03T15:02"))
+        assert len(store.task_replies([task.id])) == 1 and store.get_task(task.id).sent_at == at("2023-07-03T10:15")
 
 
 # ---------------------------------------------------------------------------
@@ -359,7 +371,12 @@ def test_probe_over_manual_and_bridge(tmp_path: Path, monkeypatch: pytest.Monkey
     fake = FakeBridge(clock)
     try:
         config = probe_config(tmp_path, fake.url)
-        log = ManualLog(tmp_path / "manual-inquiries.json")
+        store = Store.open(config.store_url)
+        desk = TaskDesk(config, store, clock)
+
+        def task_id() -> int:
+            [row] = store.tasks(account_id="by-hand")
+            return row.task.id
         fake.mode = "lose_first"  # the device sends, the answer is lost on the way back
         [r1] = rounds(config, clock, ["2023-07-03T09:00"])
         assert r1["by-hand"]["state"] == "scheduled" and "检查员" in r1["by-hand"]["reason"]
@@ -370,10 +387,11 @@ def test_probe_over_manual_and_bridge(tmp_path: Path, monkeypatch: pytest.Monkey
         # Asked again with the same key: the bridge answers the first send, nothing is sent twice.
         assert fake.deliveries == 1 and r2["by-device"]["state"] == "sent"
         assert r2["by-device"]["sent_at"] == "2023-07-03T09:00:00+08:00"
-        assert len(log.read()["tasks"]) == 1  # the manual task is not issued twice
+        assert len(store.tasks()) == 1  # the manual task is not issued twice
 
-        log.record_sent("by-hand", at("2023-07-03T10:15"))
-        log.record_reply("by-hand", at("2023-07-03T10:15:02"), "您好，留言已收到。（自动回复）")
+        clock.set(at("2023-07-03T11:00"))  # the inspector records what happened, afterwards
+        desk.record_sent(task_id(), at("2023-07-03T10:15"))
+        desk.record_reply(task_id(), at("2023-07-03T10:15:02"), "您好，留言已收到。（自动回复）")
         fake.reply("by-device", "phone-1", at("2023-07-03T09:00:01"), "感谢关注！")  # within 60 s: automatic
         fake.reply("by-device", "phone-1", at("2023-07-04T10:00"), "您好，已转相关科室办理。")
         [r3, r4] = rounds(config, clock, ["2023-07-03T12:00", "2023-07-07T09:00"])
@@ -385,10 +403,11 @@ def test_probe_over_manual_and_bridge(tmp_path: Path, monkeypatch: pytest.Monkey
         assert r4["by-hand"]["state"] == "unanswered"
         assert r4["by-hand"]["reason"] == "超过3个工作日未答复（仅收到自动回复）"
         # The inspector writes down, late, a reply that came in time: the times decide, not the order.
-        log.record_reply("by-hand", at("2023-07-06T16:45"), "您好，需携带身份证和居住证原件。")
+        desk.record_reply(task_id(), at("2023-07-06T16:45"), "您好，需携带身份证和居住证原件。")
         [r5] = rounds(config, clock, ["2023-07-07T10:00"])
         assert r5["by-hand"]["state"] == "answered"
         assert r5["by-hand"]["latency_minutes"] == pytest.approx((at("2023-07-06T16:45") - at("2023-07-03T10:15"))
                                                                 .total_seconds() / 60)
+        store.close()
     finally:
         fake.stop()

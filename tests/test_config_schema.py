@@ -98,7 +98,7 @@ def test_schema_is_json_with_descriptions(capsys: pytest.CaptureFixture[str]) ->
     assert schema["type"] == "object" and schema["additionalProperties"] is False
     assert schema["required"] == ["accounts"]
     assert {"timezone", "store", "wechat", "calendar", "policy", "policies", "schedules", "checks", "http", "channels",
-            "smtp", "supervisors", "accounts"} == set(schema["properties"])
+            "component", "smtp", "supervisors", "alerts", "content", "web", "accounts"} == set(schema["properties"])
     assert schema["description"]
     for name, prop in schema["properties"].items():
         target = schema["$defs"][prop["$ref"].split("/")[-1]] if "$ref" in prop else prop

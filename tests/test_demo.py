@@ -27,7 +27,8 @@ SECOND_RUN_UNTIL = datetime(2023, 8, 8, tzinfo=SHANGHAI)
 SECOND_RUN_WEEKS = [f"2023-W{w}" for w in range(26, 32)]
 # The scenario's failure labels for the demo policy's rules (independent of wxmon.demo's mapping).
 LABEL_OF_RULE = {"stale": "stale", "no_interaction": "inquiry", "inquiry_deadline": "inquiry",
-                 "broken_columns": "broken_column", "privacy_leak": "leak"}
+                 "broken_columns": "broken_column", "privacy_leak": "leak",
+                 "security_incident": "security_incident"}
 
 
 def start(out: Path, command: list[str]) -> subprocess.Popen:
@@ -93,6 +94,12 @@ def test_demo_verdicts_equal_the_truth(demo):
     # every failure the scenario states was measured.
     reasons = {row["account_id"]: {LABEL_OF_RULE[r] for r in row["failed_rules"]} for row in rows}
     assert reasons == {acct: set(e.fails) for acct, e in scenario.items()}
+    # Security incidents (content check, confirmed by the demo's reviewer): the reasons name each error.
+    bulletin = (out / "bulletin-2023Q3.md").read_text(encoding="utf-8")
+    for error in ("严重表述错误“中国共产党第二十届全国代表大会”（应为“中国共产党第二十次全国代表大会”）",
+                  "领导姓名职务错误“区委书记陈思源”（应为“区长陈思源”）",
+                  "有害链接“http://www.casino-sample.invalid/reg?from=jb”"):
+        assert error in bulletin
 
 
 def test_demo_outputs_agree(demo):
@@ -244,3 +251,40 @@ def test_demo_is_simulate_on_the_shipped_pair(tmp_path):
     assert [str(u) for u in written.checks.canary_urls] == ["http://127.0.0.1:5001/_emu/canary"]
     assert (written.checks.timeout_s, written.checks.per_host, written.checks.per_host_rate) == (3, 20, None)
     assert written.store_url == f"sqlite:///{tmp_path / 'wxmon.db'}"
+
+
+def test_the_console_shows_the_demo_store_in_a_browser(demo, browser: Any) -> None:
+    """README's line after `wxmon demo`: the console on the demo's own store shows the quarter's
+    61.9% and every account, and an account's page opens (screenshots kept with the others)."""
+    from console_server import running_console
+
+    from console.auth import hash_password
+    from monitor.config import load_config
+    from monitor.store import Store
+
+    out, done = demo
+    assert done.returncode == 0, done.stderr[-2000:]
+    config = load_config(out / "accounts.yaml")
+    shots = Path(__file__).resolve().parents[1] / "test-artifacts" / "console-demo"
+    shots.mkdir(parents=True, exist_ok=True)
+    with Store.open(config.store_url) as store:
+        store.add_user("zhouming", role="supervisor", unit=None, password_hash=hash_password("演示密码-demo-2023"),
+                       actor="test")
+        with running_console(config, store) as server:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(f"{server.url}/login")
+            page.fill("#username", "zhouming")
+            page.fill("#password", "演示密码-demo-2023")
+            page.click("button[type=submit]")
+            page.wait_for_url(f"{server.url}/")
+            page.goto(f"{server.url}/?period=2023Q3")
+            assert page.text_content("#pass-rate") == "合格率61.9%"
+            main = page.text_content("main") or ""
+            assert all(name in main for name in ("江滨发布（模拟）", "江滨人社（模拟）", "丽水镇（模拟）"))
+            page.evaluate("document.fonts.ready")
+            page.screenshot(path=str(shots / "demo-overview.png"), full_page=True)
+            page.click("text=江滨人社（模拟）")
+            page.wait_for_url("**/accounts/bm-rsj**")
+            assert "文章因违规无法查看" in (page.text_content("main") or "")
+            page.screenshot(path=str(shots / "demo-account.png"), full_page=True)
+            page.close()

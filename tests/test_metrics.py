@@ -115,7 +115,8 @@ def test_shape_order_and_identity(world: World, config: Config) -> None:
                    "response_rate", "median_reply_minutes", "p90_reply_minutes", "columns_checked",
                    "columns_broken", "broken_column_rate", "last_update", "max_gap_days", "privacy_findings")
     assert tuple(df.columns[:15]) == spec_export == EXPORT_METRIC_COLUMNS
-    assert tuple(df.columns[-3:]) == ("late_by_working_days", "broken_column_paths", "privacy_by_type")
+    assert tuple(df.columns[-4:]) == ("late_by_working_days", "broken_column_paths", "privacy_by_type",
+                                      "security_incident_details")
     assert df["account_id"].tolist() == IDS
     a = rows(df)["jd-a"]
     assert (a["account_name"], a["unit"], a["category"]) == ("账号jd-a", "单位jd-a", "乡镇街道")

@@ -248,6 +248,7 @@ def test_landing_on_the_home_page_counts_only_against_an_earlier_healthy_landing
     url = "https://www.example.gov.cn/bszn/guide.html"
     home = PageResult(url, "https://www.example.gov.cn/", 200, 5.0, "<html></html>", redirects=1)
     assert lands_on_home_instead(url, home, earlier=url) is not None
+    assert lands_on_home_instead(url, home, earlier="") is not None  # "": it landed on its own address
     assert lands_on_home_instead(url, home, earlier=None) is None  # never seen healthy: nothing to compare
     assert lands_on_home_instead(url, home, earlier="https://www.example.gov.cn/index.html") is None  # always so
     elsewhere = PageResult(url, "https://www.example.gov.cn/bszn/v2.html", 200, 5.0, "<html></html>", redirects=1)

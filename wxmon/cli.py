@@ -32,6 +32,10 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
 
     path = Path(args.path or DEFAULT_CONFIG)
     problems, warnings = check_file_warnings(path, check_env=not args.no_env)
+    if not problems:
+        from wxmon.content_cli import config_rule_problems
+
+        problems = config_rule_problems(path)  # the content check's rule files it names (issue 15)
     for line in problems:
         print(line, file=sys.stderr)
     if problems:
@@ -71,7 +75,12 @@ def _cmd_probe(args: argparse.Namespace) -> int:
             ctx = ProbeContext.open(config, store)
             ctx.progress = advance
             try:
-                return await run_probe(ctx, args.kind, accounts)
+                results = await run_probe(ctx, args.kind, accounts)
+                if args.kind in ("inquiry", "all"):  # new inspectors' tasks (manual channel) are mailed now
+                    from wxmon.inquiry_mail import mail_new_tasks_quietly
+
+                    await mail_new_tasks_quietly(config, store, ctx.now())
+                return results
             finally:
                 await ctx.aclose()
 
@@ -324,7 +333,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     out = _out_dir(args.out)
     result = _run_simulation(args, out, "模拟季度 2023Q3", lambda progress: run_demo(out, seed=args.seed,
-                                                                                    progress=progress))
+                                                                                    progress=progress,
+                                                                                    channel=args.channel,
+                                                                                    access=args.access))
     print_result(result)
     return 0 if result.matches else 1
 
@@ -336,11 +347,21 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
     out = _out_dir(args.out)
     sim = Simulation(scenario=Path(args.scenario), config=Path(args.config), out_dir=out, period=args.period,
-                     fast=args.fast, seed=args.seed)
+                     fast=args.fast, seed=args.seed, channel=args.channel, access=args.access)
     result = _run_simulation(args, out, f"模拟 {args.period or Path(args.scenario).name}",
                              lambda progress: run_simulation(sim, progress))
     print_result(replace(result, truth_word="预期", show_rule_ids=True))
     return 0 if result.matches else 1
+
+
+def _cmd_bridge_check(args: argparse.Namespace) -> int:
+    from wxmon.bridge_check import CheckOptions, report_lines, run_check
+
+    report = run_check(CheckOptions(args.url, args.token_env, args.config, tuple(args.allow_private), args.account,
+                                    args.account_name, args.tester, args.send, args.text, args.timeout))
+    for line in report_lines(report):
+        print(line)
+    return 0 if report.conforms else 1
 
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
@@ -360,6 +381,18 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         return 0
 
     return serve_forever(host=args.host, port=args.port, scenario=args.scenario, seed=args.seed)
+
+
+def _access_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--access", choices=("secret", "component"), default="secret",
+                        help="how the accounts' API is reached: secret (their AppSecrets, default) or component "
+                             "(each unit authorizes the emulated third-party platform; docs/access.md)")
+
+
+def _channel_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--channel", choices=("emulator", "bridge"), default="emulator",
+                        help="how the inquiries reach the emulator's follower: its own route (default) or the "
+                             "bridge protocol, as a tester-device rig (docs/bridge.md)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -383,11 +416,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="simulate the quarter 2023Q3 on the emulator and report it")
     demo.add_argument("--out", default="demo-out", help="output directory (default ./demo-out)")
     demo.add_argument("--seed", type=int, default=None, help="the scenario's random seed (default: its own)")
+    _channel_arg(demo)
+    _access_arg(demo)
     demo.set_defaults(func=_cmd_demo)
 
     simulate = sub.add_parser(
         "simulate", help="run a scenario through the product on the emulator and compare with its expected:",
-        usage="wxmon simulate --scenario FILE --config FILE [--period P] [--out DIR] [--fast] [--seed N]",
+        usage="wxmon simulate --scenario FILE --config FILE [--period P] [--out DIR] [--fast] [--seed N] "
+              "[--channel emulator|bridge] [--access secret|component]",
         description="Starts the emulator with the scenario and runs the period through the real probes, store, "
                     "metrics and reports on a virtual clock, using the config's accounts, policy and schedules. "
                     "Prints each account's measured verdict and failed rules beside the scenario's expected: "
@@ -405,6 +441,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "page timeouts instead of the config's schedules and timeouts")
     simulate.add_argument("--seed", type=int, default=None, metavar="N",
                           help="the scenario's random seed (default: its own)")
+    _channel_arg(simulate)
+    _access_arg(simulate)
     simulate.set_defaults(func=_cmd_simulate)
 
     run = with_config(sub.add_parser("run", help="run the monitoring daemon"))
@@ -464,6 +502,50 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print the scenario's (fake) account secrets as shell exports and exit, "
                           "for: eval \"$(wxmon emulator --print-env)\"")
     emu.set_defaults(func=_cmd_emulator)
+
+    from wxmon.inquiry_cli import register as register_inquiry  # the inspectors' workflow (issue 13)
+
+    register_inquiry(sub, with_config, _Parser)
+
+    from wxmon.connect import register as register_connect  # third-party-platform access (issue 13)
+
+    register_connect(sub, with_config, _Parser)
+
+    from wxmon.alerts import register as register_alerts  # alerts to the units (issue 13)
+
+    register_alerts(sub, with_config, _Parser)
+
+    from wxmon.users_cli import register as register_console  # the web console and its users (issue 14)
+
+    register_console(sub, with_config, _Parser)
+
+    from wxmon.content_cli import register as register_content  # the content check (issue 15)
+
+    register_content(sub, with_config, _Parser)
+
+    bridge = sub.add_parser("bridge", help="tester-device bridges (docs/bridge.md)")
+    bridge_sub = bridge.add_subparsers(dest="bridge_command", required=True, parser_class=_Parser)
+    bcheck = bridge_sub.add_parser(
+        "check", help="tell whether a device bridge conforms to the bridge protocol",
+        description="Checks a rig against docs/bridge-openapi.yaml without sending anything (check mode, "
+                    "X-Wxmon-Check: dry-run) unless --send is given. Exit 0 conforms, 1 does not (with what "
+                    "failed), 2 bad input.")
+    bcheck.add_argument("url", metavar="URL", help="the rig's base URL (channels.bridge.url)")
+    bcheck.add_argument("--token-env", metavar="NAME",
+                        help="environment variable holding the rig's token (default: channels.bridge.token_env "
+                             "of --config, else WXMON_BRIDGE_TOKEN)")
+    bcheck.add_argument("--config", metavar="PATH", help="accounts.yaml whose checks.allow_private and "
+                        "channels.bridge.token_env apply (default ./accounts.yaml when it exists)")
+    bcheck.add_argument("--allow-private", action="append", default=[], metavar="CIDR",
+                        help="also allow this private range (the rig's network); repeatable")
+    bcheck.add_argument("--account", metavar="ID", help="also read this account's chat (read-only)")
+    bcheck.add_argument("--account-name", metavar="NAME", help="its name as WeChat shows it (default from --config)")
+    bcheck.add_argument("--tester", metavar="T", help="the tester identity on the rig")
+    bcheck.add_argument("--send", action="store_true",
+                        help="really send one test message to --account (the office's own test account)")
+    bcheck.add_argument("--text", help="the test message's text (with --send)")
+    bcheck.add_argument("--timeout", type=float, default=10.0, metavar="S", help="per request (default 10 s)")
+    bcheck.set_defaults(func=_cmd_bridge_check)
     return parser
 
 

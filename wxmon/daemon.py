@@ -28,12 +28,15 @@ from monitor.clock import SHANGHAI, get_clock
 from monitor.config import Config, load_config
 from monitor.errors import BadInput
 from monitor.scheduler import Event, current_window, plan_inquiry_time
+from wxmon.alerts import digest_trigger
+from wxmon.connect import REFRESH_EVERY, ComponentService
 from wxmon.jobs import run_event
 from wxmon.runner import tune_gc
 
 if TYPE_CHECKING:
     from monitor.context import ProbeContext
     from monitor.store import Store
+    from wxmon.web import ConsoleServer
 
 log = logging.getLogger("wxmon.daemon")
 
@@ -73,6 +76,18 @@ def _quiet_shutdown_cancellations() -> None:
         executor_log.addFilter(_NotAnError())
 
 
+def _start_console(config: Config, store: Store) -> ConsoleServer | None:
+    """The web console on web.listen, in the daemon's loop (BadInput when it cannot listen there)."""
+    if not config.web.enabled:
+        return None
+    from wxmon.web import ConsoleServer, bind
+
+    server = ConsoleServer(config, store, bind(config.web.listen))
+    server.start()
+    log.info("console on %s", server.url)
+    return server
+
+
 class Daemon:
     ctx: ProbeContext  # while running
     scheduler: AsyncIOScheduler
@@ -84,6 +99,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._reloading: asyncio.Task[None] | None = None
+        self.component: ComponentService | None = None
+        self.console: ConsoleServer | None = None
         self._reload_again = False
 
     async def run(self) -> int:
@@ -95,6 +112,8 @@ class Daemon:
             if recovered := recover_abandoned_runs(store):
                 log.warning("closed %d round(s) left running by a previous process", recovered)
             self.ctx = ProbeContext.open(config, store)
+            self.component = await ComponentService.start(self.ctx)  # access: component (wxmon/connect.py)
+            self.console = _start_console(config, store)  # web.enabled: the console beside the jobs
             tune_gc()
             self.scheduler = AsyncIOScheduler(timezone=SHANGHAI, job_defaults={
                 "coalesce": True, "max_instances": 1, "misfire_grace_time": 900})
@@ -110,6 +129,10 @@ class Daemon:
                 for task in list(self._tasks):
                     task.cancel()
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+                if self.component is not None:
+                    await self.component.stop()
+                if self.console is not None:
+                    await self.console.stop()
                 await self.ctx.aclose()
                 log.info("wxmon stopped")
         return 0
@@ -129,6 +152,14 @@ class Daemon:
             self.scheduler.add_job(self._job, trigger, args=[job], id=job, name=job, replace_existing=True)
         self.scheduler.add_job(self._plan_window, triggers["inquiry"], id="inquiry_window",
                                name="inquiry_window", replace_existing=True)
+        if self.component is not None:  # authorizer tokens renewed before they expire
+            self.scheduler.add_job(self._refresh_authorizations, "interval", seconds=REFRESH_EVERY.total_seconds(),
+                                   id="component_refresh", name="component_refresh", replace_existing=True)
+        if config.alerts.enabled:
+            self.scheduler.add_job(self._job, digest_trigger(config), args=["alerts_digest"], id="alerts_digest",
+                                   name="alerts_digest", replace_existing=True)
+        elif self.scheduler.get_job("alerts_digest") is not None:  # turned off by a reload
+            self.scheduler.remove_job("alerts_digest")
         self._plan_window()
 
     def _plan_window(self) -> None:
@@ -152,6 +183,13 @@ class Daemon:
             self.scheduler.add_job(self._job, DateTrigger(at), args=["inquiry_send", account.id],
                                    id=f"inquiry:{account.id}:{key}", name=f"inquiry {account.id}",
                                    replace_existing=True, misfire_grace_time=None)
+
+    async def _refresh_authorizations(self) -> None:
+        if self.component is not None:
+            try:
+                await self.component.refresh()
+            except Exception:  # the job's failure is logged; the daemon goes on
+                log.exception("refreshing authorizer tokens failed")
 
     async def _job(self, job: str, account_id: str = "") -> None:
         task = asyncio.current_task()

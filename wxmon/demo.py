@@ -47,16 +47,21 @@ def truth_failed_rules(policy: Policy, facts: Mapping[str, Any], end: datetime =
     return _truth_failed_rules(policy, facts, end)
 
 
-def demo_simulation(out_dir: Path, seed: int | None = None) -> Simulation:
-    """The demo as a simulation: the shipped scenario and accounts.yaml, its quarter, the fast spacing."""
+def demo_simulation(out_dir: Path, seed: int | None = None, channel: str = "emulator",
+                    access: str = "secret") -> Simulation:
+    """The demo as a simulation: the shipped scenario and accounts.yaml, its quarter, the fast spacing
+    (``channel`` "bridge": its inquiries through the emulator's bridge, docs/bridge.md; ``access``
+    "component": API access by the units' authorization of the emulated third-party platform)."""
     if not TEMPLATE.is_file():
         raise BadInput(f"{TEMPLATE}: the demo configuration is missing (run wxmon demo from a source checkout)")
-    return Simulation(scenario=None, config=TEMPLATE, out_dir=out_dir, period=QUARTER, fast=True, seed=seed)
+    return Simulation(scenario=None, config=TEMPLATE, out_dir=out_dir, period=QUARTER, fast=True, seed=seed,
+                      channel=channel, access=access)
 
 
 def run_demo(out_dir: Path, seed: int | None = None,
-             progress: Callable[[int, int], None] | None = None) -> DemoResult:
-    return run_simulation(demo_simulation(out_dir, seed), progress)
+             progress: Callable[[int, int], None] | None = None, channel: str = "emulator",
+             access: str = "secret") -> DemoResult:
+    return run_simulation(demo_simulation(out_dir, seed, channel, access), progress)
 
 
 def run_demo_until(out_dir: Path, until: datetime, seed: int | None = None) -> Path:

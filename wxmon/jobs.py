@@ -11,9 +11,11 @@ from monitor.clock import SHANGHAI, as_utc
 from monitor.period import previous_week_key, week_key_at
 from monitor.scheduler import ROUND_JOBS, Event, current_window
 from monitor.store import Inquiry
+from wxmon import alerts
 from wxmon.runner import RoundResult, record_coverage, run_probe
 
 if TYPE_CHECKING:
+    from dashboards.alerts import Delivery
     from dashboards.weekly import WeeklyReport
     from monitor.context import ProbeContext
     from wxmon.reports import SendResult
@@ -22,7 +24,8 @@ log = logging.getLogger(__name__)
 
 # What a job did: a probe round's results, the inquiry sent (or still open), the inquiries
 # polled, or the weekly report and its sending.
-JobResult: TypeAlias = "list[RoundResult] | Inquiry | list[Inquiry] | tuple[WeeklyReport, list[SendResult]]"
+JobResult: TypeAlias = ("list[RoundResult] | Inquiry | list[Inquiry] | tuple[WeeklyReport, list[SendResult]] "
+                        "| Delivery | None")
 
 
 async def run_event(ctx: ProbeContext, event: Event, *, report_dir: Path | None = None,
@@ -33,6 +36,7 @@ async def run_event(ctx: ProbeContext, event: Event, *, report_dir: Path | None 
         results = await run_probe(ctx, ROUND_JOBS[event.job], config.accounts)
         if event.job == "freshness":  # daily: also how the accounts answered all followers
             await follower_days(ctx, event.at)
+        await alerts.after_job(ctx, event.job, [r.run for r in results])
         return results
     if event.job == "inquiry_send":
         from probes import inquiry
@@ -42,6 +46,10 @@ async def run_event(ctx: ProbeContext, event: Event, *, report_dir: Path | None 
         ctx.sync_accounts()
         at = ctx.now()
         q = await inquiry.send_inquiry(ctx, config.account(event.account_id), key)
+        if q.channel == "manual":  # the inspector's task is mailed now
+            from wxmon.inquiry_mail import mail_new_tasks_quietly
+
+            await mail_new_tasks_quietly(config, ctx.store, ctx.now())
         if q.error is None and q.sent_at is not None:  # the channel answered: the account was reached
             ctx.store.record_looks("inquiry", at, [q.account_id])
         elif q.error is not None:
@@ -50,12 +58,19 @@ async def run_event(ctx: ProbeContext, event: Event, *, report_dir: Path | None 
     if event.job == "inquiry_poll":
         from probes import inquiry
 
+        if any(a.inquiry.channel == "manual" for a in config.accounts):  # task mail that failed: again
+            from wxmon.inquiry_mail import mail_new_tasks_quietly
+
+            await mail_new_tasks_quietly(config, ctx.store, ctx.now())
         if ctx.store.open_inquiries() or _recent_unanswered(ctx):
             at = ctx.now()
             polled = await inquiry.poll_inquiries(ctx)
             ctx.store.record_looks("inquiry", at, {q.account_id for q in polled})  # failed polls: not returned
+            await alerts.after_job(ctx, event.job)
             return polled
         return []
+    if event.job == "alerts_digest":
+        return await alerts.digest(ctx)
     if event.job == "weekly_report":
         return weekly_report(ctx, previous_week_key(event.at), report_dir, send=send)
     raise ValueError(f"unknown job {event.job!r}")

@@ -34,6 +34,7 @@ from monitor.policy import (
     NoUpdateRule,
     Policy,
     PrivacyLeakRule,
+    SecurityIncidentRule,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +55,8 @@ FAST_SCHEDULES = {
 }
 FAST_CHECKS = {"timeout_s": 3, "per_host": 20}
 EMULATOR_CIDR = "127.0.0.1/32"
+CHANNELS = ("emulator", "bridge")  # how a simulation's inquiries reach the emulator's follower
+BRIDGE_TOKEN_ENV = "WXMON_SIMULATE_BRIDGE_TOKEN"  # the run's bridge token (the run config names it)
 WORKING_DAY_MINUTES = 390  # the emulator's working day: 09:00-12:00 and 13:30-17:30
 
 # The scenario's failure labels (``expected: {fails: [...]}``, emulator/scenario.py) as the policy's
@@ -64,6 +67,7 @@ LABEL_KINDS: dict[str, tuple[str, ...]] = {
     "inquiry": ("inquiry_deadline",),
     "broken_column": ("broken_columns",),
     "leak": ("privacy_leak",),
+    "security_incident": ("security_incident",),  # confirmed content-check findings (issue 15)
 }
 
 
@@ -124,7 +128,9 @@ def facts_failed_rules(policy: Policy, facts: Mapping[str, Any], end: datetime) 
             fails = len(late) > rule.max_late
         elif isinstance(rule, NoInteractionRule):
             fails = _no_interaction(policy, rule, facts, end)
-        else:  # security incidents: the emulator has none
+        elif isinstance(rule, SecurityIncidentRule):
+            fails = bool(facts.get("incidents"))
+        else:
             fails = False
         if fails:
             failed.append(rule.id)
@@ -216,6 +222,8 @@ class Simulation:
     period: str | None = None  # default: the scenario's
     fast: bool = False
     seed: int | None = None
+    channel: str = "emulator"  # "bridge": inquiries through the emulator's bridge (docs/bridge.md)
+    access: str = "secret"  # "component": API access by the units' authorization (docs/access.md)
 
 
 def _load_scenario(path: Path | None, seed: int | None) -> Scenario:
@@ -281,10 +289,12 @@ def _replace_strings(value: Any, old: str, new: str) -> Any:
     return value
 
 
-def run_config_data(data: dict[str, Any], old_api_base: str, api_base: str, fast: bool) -> dict[str, Any]:
+def run_config_data(data: dict[str, Any], old_api_base: str, api_base: str, fast: bool,
+                    channel: str = "emulator", access: str = "secret") -> dict[str, Any]:
     """The config ``data`` as the simulation runs it: everything that pointed at the platform points at
     this run's emulator, the store is DIR/wxmon.db, the canary is the emulator's, inquiries go through
-    the emulator's follower; with ``fast``, the demo's schedules and page timeouts."""
+    the emulator's follower (``channel`` "bridge": the same follower behind the bridge protocol, with
+    the token in :data:`BRIDGE_TOKEN_ENV`); with ``fast``, the demo's schedules and page timeouts."""
     data = _replace_strings(data, old_api_base.rstrip("/"), api_base)
     data["store"] = "sqlite:///wxmon.db"
     data["wechat"] = {**(data.get("wechat") or {}), "api_base": api_base}
@@ -301,15 +311,22 @@ def run_config_data(data: dict[str, Any], old_api_base: str, api_base: str, fast
     data["checks"] = checks
     channels = dict(data.get("channels") or {})
     channels["emulator"] = {"base_url": None}
+    if channel == "bridge":
+        channels["bridge"] = {"url": f"{api_base}/_emu/bridge", "token_env": BRIDGE_TOKEN_ENV}
     data["channels"] = channels
     for acct in data.get("accounts") or []:
         inquiry = acct.get("inquiry") if isinstance(acct, dict) else None
-        if isinstance(inquiry, dict) and inquiry.get("channel") not in (None, "none", "emulator"):
-            inquiry["channel"] = "emulator"
+        if isinstance(inquiry, dict) and inquiry.get("channel") not in (None, "none", channel):
+            inquiry["channel"] = channel
+    if access == "component":  # the accounts reached by authorization, the emulator as the platform
+        from wxmon.connect import simulation_config_data
+
+        data = simulation_config_data(data, api_base)
     return data
 
 
-def write_run_config(source: Path, out_dir: Path, api_base: str, fast: bool) -> Path:
+def write_run_config(source: Path, out_dir: Path, api_base: str, fast: bool, channel: str = "emulator",
+                     access: str = "secret") -> Path:
     """DIR/accounts.yaml: ``source`` (checked first) pointed at this run's emulator and store."""
     import yaml
 
@@ -321,7 +338,7 @@ def write_run_config(source: Path, out_dir: Path, api_base: str, fast: bool) -> 
         data = read_yaml(source).data
     except SourceError as exc:  # pragma: no cover - load_config has read it just now
         raise BadInput(f"{source}:{exc.line}: {exc.message}") from None
-    data = run_config_data(data, str(config.wechat.api_base), api_base, fast)
+    data = run_config_data(data, str(config.wechat.api_base), api_base, fast, channel, access)
     path = out_dir / "accounts.yaml"
     header = (f"{RUN_CONFIG_HEADER} from {source.resolve()}: pointed at the emulator of one run\n"
               "# and at the store beside this file (relative paths are to this file).\n")
@@ -416,6 +433,7 @@ def session(sim: Simulation) -> Iterator[Session]:
     Everything the user gave is checked before anything starts."""
     from monitor.config import load_config
     from monitor.store import Store
+    from wxmon.connect import simulation_env
     from wxmon.runner import tune_gc
 
     _check_out_dir(sim.out_dir, sim.config)
@@ -431,12 +449,19 @@ def session(sim: Simulation) -> Iterator[Session]:
     start, end = period.start.astimezone(SHANGHAI), period.end.astimezone(SHANGHAI)
     clock = VirtualClock(start)
     previous_clock = set_clock(clock)
-    emulator = EmulatorProcess(sim.seed, sim.scenario)
+    previous_env = _bridge_token_env(sim.channel)
+    previous_env.update(simulation_env(sim.access))  # --access component: the run's platform credentials
+    try:
+        emulator = EmulatorProcess(sim.seed, sim.scenario)
+    except BaseException:
+        set_clock(previous_clock)
+        _restore_env(previous_env)
+        raise
     try:
         secrets = {a.id: a.secret for a in scenario.accounts}
         os.environ.update({name: secrets[pairs[acct.id]] for acct in source.accounts
                            if (name := getattr(acct, "secret_env", None)) and acct.id in pairs})
-        config_path = write_run_config(sim.config, out_dir, emulator.base_url, sim.fast)
+        config_path = write_run_config(sim.config, out_dir, emulator.base_url, sim.fast, sim.channel, sim.access)
         config = load_config(config_path, check_env=True)
         tune_gc()
         with Store.open(config.store_url) as store:
@@ -444,6 +469,32 @@ def session(sim: Simulation) -> Iterator[Session]:
     finally:
         emulator.stop()
         set_clock(previous_clock)
+        _restore_env(previous_env)
+
+
+def _bridge_token_env(channel: str) -> dict[str, str]:
+    """For the bridge: one random token for the run, in the environment of the emulator (its child
+    process) and of the monitor (named by the run config). Returns the previous values ("" unset)."""
+    if channel not in CHANNELS:
+        raise BadInput(f"--channel: {channel!r} is not one of {', '.join(CHANNELS)}")
+    if channel != "bridge":
+        return {}
+    import secrets
+
+    from emulator.bridge import TOKEN_ENV
+
+    previous = {name: os.environ.get(name, "") for name in (TOKEN_ENV, BRIDGE_TOKEN_ENV)}
+    token = secrets.token_urlsafe(24)
+    os.environ.update({TOKEN_ENV: token, BRIDGE_TOKEN_ENV: token})
+    return previous
+
+
+def _restore_env(previous: dict[str, str]) -> None:
+    for name, value in previous.items():
+        if value:
+            os.environ[name] = value
+        else:
+            os.environ.pop(name, None)
 
 
 # ------------------------------------------------------------------------------- running
@@ -474,20 +525,29 @@ async def _run_events(run: Session, progress: Callable[[int, int], None] | None,
                       until: datetime | None = None) -> None:
     from monitor.context import ProbeContext
     from monitor.scheduler import timeline
+    from wxmon.connect import SimulatedAuthorizations
     from wxmon.jobs import run_event
 
     # The whole period's timeline even when stopping early, so the events before ``until`` are the same.
     events = [e for e in timeline(run.config, run.start, run.end, key=f"wxmon-demo-{run.scenario.seed}".encode())
               if until is None or e.at < until]
     ctx = ProbeContext.open(run.config, run.store, clock=run.clock)
+    authorizations: SimulatedAuthorizations | None = None
     try:
+        if run.sim.access == "component":  # the units authorize once; tickets follow the clock
+            run.emulator.set_clock(run.start)
+            authorizations = await SimulatedAuthorizations.start(ctx, run.emulator.base_url)
         for done, event in enumerate(events, 1):
             run.clock.set(event.at)
             run.emulator.set_clock(event.at)
+            if authorizations is not None:
+                await authorizations.tick()
             await run_event(ctx, event, report_dir=run.sim.out_dir / "weekly", send=False)
             if progress:
                 progress(done, len(events))
     finally:
+        if authorizations is not None:
+            await authorizations.stop()
         await ctx.aclose()
 
 
@@ -499,6 +559,10 @@ def _finish(run: Session, truth: dict[str, Any]) -> SimulateResult:
     from wxmon.reports import weekly_report
 
     config, period, out_dir = run.config, run.period, run.sim.out_dir
+    from wxmon.content_cli import review_as_scenario
+
+    # The content check's candidates reviewed as a person would (same function as the CLI), by the scenario's truth.
+    review_as_scenario(run.store, {a: truth["accounts"].get(s) or {} for a, s in run.accounts.items()})
     table = metrics_table(run.store, config, period)
     policy = config.selected_policy
     facts = {acct: t or {} for acct, t in truth["accounts"].items()}

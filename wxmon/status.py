@@ -97,3 +97,7 @@ def print_status(config: Config, store: Store) -> None:
     print(f"open inquiries: {len(report['open_inquiries'])}")
     for item in report["open_inquiries"][:20]:
         print(f"  {item['account']:<20} {item['window']} {item['state']:<10} due {item['deadline'] or '-'}")
+    from wxmon.connect import authorization_lines  # third-party-platform access (docs/access.md)
+
+    for line in authorization_lines(config, store):
+        print(line)

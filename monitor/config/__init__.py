@@ -18,6 +18,7 @@ from monitor.config.models import (
                                    CalendarExtras,
                                    Channels,
                                    Checks,
+                                   Component,
                                    Config,
                                    Contact,
                                    DeclaredColumn,
@@ -31,7 +32,7 @@ from monitor.config.models import (
 )
 
 __all__ = [
-    "Account", "BridgeChannel", "CalendarExtras", "Channels", "Checks", "Config", "Contact", "CronError",
+    "Account", "BridgeChannel", "CalendarExtras", "Channels", "Checks", "Component", "Config", "Contact", "CronError",
     "DeclaredColumn", "EmulatorChannel", "Http", "Inquiry", "Schedules", "Smtp", "Supervisor", "Wechat",
     "check_file", "check_file_warnings", "cron_trigger", "format_path", "json_schema", "load_config",
 ]

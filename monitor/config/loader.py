@@ -18,6 +18,7 @@ from monitor.config.models import (
     PATTERN_MESSAGES,
     Account,
     Channels,
+    Component,
     Config,
     ConfigParts,
     FieldPath,
@@ -202,8 +203,10 @@ def _parts(data: dict[str, Any]) -> ConfigParts:
                     if spec is not None and isinstance(k, str) and re.fullmatch(NAME_PATTERN, k)}
     channels = _valid(Channels, data.get("channels", {}))
     smtp = _valid(Smtp, data["smtp"]) if data.get("smtp") is not None else None
+    component = _valid(Component, data["component"]) if data.get("component") is not None else None
     return ConfigParts(accounts, raw_accounts, policy if isinstance(policy, str) else None, policies,
-                       channels, smtp, policy_names=policy_names)
+                       channels, smtp, policy_names=policy_names, component=component,
+                       component_given=data.get("component") is not None)
 
 
 def _valid(model: type[BaseModel], raw: Any) -> Any:

@@ -268,11 +268,61 @@ class BridgeChannel(_Model):
     token_env: EnvName | None = Field(None, description="Environment variable holding the bridge's token.")
 
 
+class Inspector(_Model):
+    """An inspector who sends test inquiries from a phone (manual channel) and gets the task mail."""
+
+    name: Line = Field(description="Name of the inspector (in the task mail).")
+    email: Email | None = Field(None, description="Where the inspector's task mail goes (none: no mail).")
+
+
+class ManualChannel(_Model):
+    """The manual channel: tasks kept in the store, mailed to inspectors (see docs/inspectors.md)."""
+
+    inspector: Inspector | None = Field(None, description="The default inspector, for accounts without "
+                                        "inquiry.inspector.")
+    evidence_dir: Annotated[str, AfterValidator(_one_line)] | None = Field(
+        None, max_length=1000, description="Where screenshots kept as evidence are copied (relative: to this "
+        "file). Default: a directory `evidence` beside the SQLite store file (beside this file for PostgreSQL).")
+    evidence_max_bytes: int = Field(10_000_000, ge=1024, le=100_000_000,
+                                    description="Largest screenshot accepted as evidence, bytes.")
+
+
 class Channels(_Model):
     """Inquiry channel settings."""
 
     emulator: EmulatorChannel = Field(default_factory=EmulatorChannel, description="The emulator channel.")
     bridge: BridgeChannel = Field(default_factory=BridgeChannel, description="The bridge channel.")
+    manual: ManualChannel = Field(default_factory=ManualChannel, description="The manual channel "
+                                  "(inspectors' tasks).")
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535 or _CONTROL.search(value) \
+            or any(c.isspace() or c in "/@" for c in host):
+        raise ValueError("must be ADDRESS:PORT, e.g. 127.0.0.1:8789 or 0.0.0.0:8789")
+    return value
+
+
+class Component(_Model):
+    """wxmon as a WeChat 开放平台 第三方平台: units authorize it by scanning a QR code (access: component)."""
+
+    appid: str = Field(pattern=APPID_PATTERN, description="The third-party platform's AppID (component_appid).")
+    secret_env: EnvName = Field(description="Environment variable holding the platform's AppSecret.")
+    token_env: EnvName = Field(description="Environment variable holding the message-check Token (消息校验Token).")
+    aes_key_env: EnvName = Field(description="Environment variable holding the EncodingAESKey (消息加解密Key, "
+                                 "43 characters).")
+    store_key_env: EnvName = Field("WXMON_STORE_KEY", description="Environment variable holding the key that "
+                                   "encrypts refresh tokens and tickets in the store (a Fernet key).")
+    api_base: HttpUrl | None = Field(None, description="API base of the component calls (default: wechat.api_base).")
+    callback_listen: Annotated[str, AfterValidator(_listen)] = Field(
+        "127.0.0.1:8789", description="ADDRESS:PORT where `wxmon run` receives the ticket push, the authorization "
+        "notices and the authorization redirect (port 0: any free port, for simulations).")
+    public_url: HttpUrl | None = Field(None, description="How the platform and the units' browsers reach that "
+                                       "listener (e.g. https://wxmon.example.gov.cn behind a reverse proxy); "
+                                       "default http://callback_listen.")
+    login_page: HttpUrl = Field("https://mp.weixin.qq.com/cgi-bin/componentloginpage",
+                                description="The platform's authorization page (the emulator's in the demo).")
 
 
 def _host(value: str) -> str:
@@ -305,11 +355,98 @@ class Smtp(_Model):
         return self.port or {"ssl": 465, "starttls": 587, "none": 25}[self.security]
 
 
+# -- alerts (issue 13) ---------------------------------------------------------------------
+ENV_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+
+
+def _apprise_url(value: str) -> str:
+    # The value is not echoed: a webhook URL carries its key.
+    if len(value) > MAX_URL_CHARS or _CONTROL.search(value) or any(c.isspace() for c in value):
+        raise ValueError(f"must be one Apprise URL of at most {MAX_URL_CHARS} characters, without spaces")
+    for name in ENV_REFERENCE.findall(value):
+        if not re.fullmatch(ENV_PATTERN, name):
+            raise ValueError("has a ${...} reference that is not an environment variable name ([A-Z_][A-Z0-9_]*)")
+    if not ENV_REFERENCE.fullmatch(value) and not re.match(r"^[a-z][a-z0-9+.-]*://\S", value):
+        raise ValueError("must be an Apprise URL like wecombot://${WXMON_WECOM_KEY} or dingtalk://${WXMON_DING_TOKEN}/ "
+                         "(a whole URL may also be one ${VARIABLE})")
+    return value
+
+
+AppriseUrl = Annotated[str, AfterValidator(_apprise_url), Field(
+    description="An Apprise URL (WeCom wecombot://, DingTalk dingtalk://, Feishu feishu://, json://, ...). Keys "
+    "stay in the environment: write ${VARIABLE} where the key goes, or the whole URL as ${VARIABLE}.")]
+
+
+def apprise_env_names(url: str) -> list[str]:
+    """The environment variables an Apprise URL refers to with ``${NAME}``."""
+    return ENV_REFERENCE.findall(url)
+
+
+class Alerts(_Model):
+    """Alerts to the units when an account newly fails a rule (and again on recovery)."""
+
+    enabled: bool = Field(False, description="Send alerts to the accounts' contacts and the supervisors.")
+    digest_time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = Field(
+        "17:30", description="HH:MM (Asia/Shanghai): when recipients with digest: true get the day's changes.")
+    storm_percent: float = Field(50, gt=0, le=100, description="More than this percentage of the accounts changing "
+                                 "in one round (or turning error): one message to the supervisors instead of one "
+                                 "per account.")
+    storm_min_accounts: int = Field(5, ge=2, le=100000, description="A round is a storm only from this many "
+                                    "accounts on.")
+    no_update_warn_days: int = Field(12, ge=1, le=365, description="Warn after this many days without an update "
+                                     "(ahead of the 14-day veto), on the days the monitor could see.")
+    privacy_days: int = Field(30, ge=1, le=365, description="A privacy finding keeps the alert on this many days; "
+                              "the recovery notice follows when none is found for that long.")
+    max_attempts: int = Field(5, ge=1, le=100, description="Delivery attempts of one message before it is given up.")
+
+
+class WebPublic(_Model):
+    """The office's public status page (/public): off unless enabled, and only what ``show`` lists."""
+
+    enabled: bool = Field(False, description="Serve the public status page (no login) at /public.")
+    title: Line | None = Field(None, description="Heading of the public page (default: 政务新媒体监测情况).")
+    show: list[Literal["pass_rate", "trend", "categories", "accounts", "reasons"]] = Field(
+        ["pass_rate"], max_length=5, description="What the page shows: pass_rate (合格率), trend (by week), "
+        "categories (合格率 per category), accounts (each account's verdict), reasons (why one failed).")
+
+
+class ContentCheck(_Model):
+    """The content check (serious wording errors, sensitive words, harmful links): which rule files."""
+
+    shipped: bool = Field(True, description="Use the rule files shipped with wxmon (fixed expressions, "
+                          "wrong characters).")
+    samples: bool = Field(False, description="Also the shipped samples: FICTIONAL leaders' names and titles, "
+                          "neutral sensitive words, test link hosts (the demo's; never a real installation's).")
+    rules: list[Annotated[str, Field(min_length=1, max_length=4096)]] = Field(
+        [], max_length=1000, description="The office's own rule files (docs/content-check.md), relative to "
+        "this file: sensitive words, the link blocklist, the leaders' names and titles.")
+    follow_redirects: bool = Field(True, description="Open outbound links in articles and menus to see whether "
+                                   "they redirect to a blocklisted host (address policy of checks applies).")
+    max_links: int = Field(20, ge=0, le=1000, description="Outbound links opened per account and round.")
+
+
+class Web(_Model):
+    """The web console (``wxmon web``; served by ``wxmon run`` too when enabled)."""
+
+    enabled: bool = Field(False, description="The daemon (wxmon run) serves the console as well.")
+    listen: Annotated[str, Field(max_length=300), AfterValidator(_listen)] = Field(
+        "127.0.0.1:8788", description="ADDRESS:PORT the console listens on.")
+    secret_env: EnvName = Field("WXMON_WEB_SECRET", description="Environment variable holding the key that signs "
+                                "session cookies; unset: a key generated once and kept (0600) beside the store.")
+    secure_cookie: bool | None = Field(None, description="Mark the session cookie Secure (HTTPS only); default: "
+                                       "yes unless the console listens on a loopback address.")
+    upload_max_bytes: int = Field(5_000_000, ge=10_000, le=50_000_000, description="Largest screenshot accepted.")
+    public: WebPublic = Field(default_factory=WebPublic, description="The public status page.")
+
+
 class Supervisor(_Model):
     """A recipient of the weekly report."""
 
     name: Line = Field(description="Name of the person (in the To: header of the weekly mail).")
     email: Email = Field(description="Where the weekly mail goes.")
+    apprise: list[AppriseUrl] = Field([], max_length=20, description="Where alerts about the whole monitor "
+                                      "(platform outage, many accounts at once) go besides e-mail.")
+    digest: bool = Field(False, description="Alerts once a day (alerts.digest_time) instead of at once.")
 
 
 class Inquiry(_Model):
@@ -320,6 +457,8 @@ class Inquiry(_Model):
                             "sends and records), bridge (a tester-device service), none.")
     tester: Line | None = Field(None, description="The tester identity on the channel (person or device).")
     questions: list[Text] = Field([], description="Question pool; one is sent per inquiry window.")
+    inspector: Inspector | None = Field(None, description="Who sends this account's inquiries by hand "
+                                        "(manual channel; default channels.manual.inspector).")
 
 
 class DeclaredColumn(_Model):
@@ -340,6 +479,9 @@ class Contact(_Model):
     email: Email | None = Field(None, description="E-mail address.")
     phone: Annotated[str, Field(pattern=r"^[0-9+() -]{3,30}$")] | None = Field(
         None, description="Quote it in YAML (\"010-12345678\").")
+    apprise: list[AppriseUrl] = Field([], max_length=20, description="Where this person's alerts go besides "
+                                      "e-mail (WeCom, DingTalk, Feishu ... as Apprise URLs).")
+    digest: bool = Field(False, description="Alerts once a day (alerts.digest_time) instead of at once.")
 
 
 Category = Literal["乡镇街道", "政府部门", "区政府", "事业单位", "其他"]
@@ -357,6 +499,10 @@ class Account(_Model):
     secret_env: EnvName | None = Field(None, description="Environment variable holding the AppSecret; "
                                        "required when api.")
     api: bool = Field(True, description="false: no API access; only declared columns and inquiries.")
+    access: Literal["secret", "component", "none"] | None = Field(
+        None, description="How wxmon reaches the account's API: secret (its AppSecret, secret_env), component (the "
+        "unit authorized wxmon's third-party platform, see component:) or none (declared columns, feeds and "
+        "inquiries only). Default: secret, or none when api is false.")
     inquiry: Inquiry = Field(default_factory=Inquiry, description="Test inquiries (default: none).")
     columns: list[DeclaredColumn] = Field([], description="Declared columns, checked besides the menu.")
     contacts: list[Contact] = Field([], description="People to contact about this account.")
@@ -368,21 +514,36 @@ class Account(_Model):
         problems = account_problems(self)
         if problems:
             raise problems_error(problems)
+        # One meaning from here on: access says how, api says whether.
+        self.access = access_mode(self)
+        self.api = self.access != "none"
         return self
+
+
+def access_mode(acct: Account) -> Literal["secret", "component", "none"]:
+    """How wxmon reaches the account's API: ``access`` if set, else secret (none when api is false)."""
+    if acct.access is not None:
+        return acct.access
+    return "secret" if acct.api else "none"
 
 
 def account_problems(acct: Account) -> list[Problem]:
     """Checks across the fields of one account (paths relative to the account)."""
     problems: list[Problem] = []
-    if acct.api:
+    mode = access_mode(acct)
+    if acct.access in ("secret", "component") and not acct.api:
+        problems.append((("access",), f"access {acct.access} contradicts api: false (remove api:, access says it)"))
+    if mode == "secret":
         if acct.appid is None:
             problems.append((("appid",), "required when api is true"))
         if acct.secret_env is None:
             problems.append((("secret_env",), "required when api is true (the NAME of the variable holding "
-                                              "the AppSecret)"))
+                                              "the AppSecret; or set access: component or access: none)"))
+    if mode == "component" and acct.appid is None:
+        problems.append((("appid",), "required for access: component (the AppID the unit authorizes)"))
     if acct.inquiry.channel != "none" and not acct.inquiry.questions:
         problems.append((("inquiry", "questions"), f"channel {acct.inquiry.channel} needs at least one question"))
-    if not acct.api and not acct.columns and acct.inquiry.channel == "none" and acct.feed is None:
+    if mode == "none" and not acct.columns and acct.inquiry.channel == "none" and acct.feed is None:
         problems.append(((), "cannot be probed at all: api is false, no columns are declared and the "
                              "inquiry channel is none"))
     seen: dict[str, int] = {}
@@ -447,8 +608,14 @@ class Config(_Model):
     checks: Checks = Field(default_factory=Checks, description="Page checks behind the columns.")
     http: Http = Field(default_factory=Http, description="Proxy for pages, the API and the channels.")
     channels: Channels = Field(default_factory=Channels, description="Settings of the inquiry channels.")
+    component: Component | None = Field(None, description="wxmon as a third-party platform (for accounts with "
+                                        "access: component).")
     smtp: Smtp | None = Field(None, description="Outgoing mail for the weekly report (needed by --send).")
     supervisors: list[Supervisor] = Field([], description="Who receives the weekly mail.")
+    alerts: Alerts = Field(default_factory=Alerts, description="Alerts to the units' contacts and the supervisors.")
+    web: Web = Field(default_factory=Web, description="The web console and the public status page.")
+    content: ContentCheck = Field(default_factory=ContentCheck,
+                                  description="The content check: rule files (docs/content-check.md).")
     accounts: list[Account] = Field(min_length=1, description="The monitored official accounts.")
 
     _config_dir: Path = PrivateAttr(default_factory=Path.cwd)
@@ -515,8 +682,15 @@ class Config(_Model):
         """Every environment variable this file names as holding a secret (to keep them out of logs)."""
         names: list[str | None] = [a.secret_env for a in self.accounts if a.secret_env]
         names.append(self.channels.bridge.token_env)
+        if self.component is not None:
+            c = self.component
+            names += [c.secret_env, c.token_env, c.aes_key_env, c.store_key_env]
         if self.smtp is not None:
             names.append(self.smtp.password_env)
+        names.append(self.web.secret_env)  # the console's session key
+        urls = [u for s in self.supervisors for u in s.apprise]  # alert webhook keys
+        urls += [u for a in self.accounts for c in a.contacts for u in c.apprise]
+        names += [n for url in urls for n in apprise_env_names(url)]
         return [n for n in names if n]
 
     def secret(self, account: Account) -> str | None:
@@ -543,7 +717,8 @@ class ConfigParts:
 
     def __init__(self, accounts: Iterable[tuple[int, Account]], raw_accounts: Iterable[tuple[int, Any]],
                  policy: str | None, policies: Mapping[str, PolicySpec] | None, channels: Channels | None,
-                 smtp: Smtp | None, policy_names: Iterable[str] | None = None) -> None:
+                 smtp: Smtp | None, policy_names: Iterable[str] | None = None, *,
+                 component: Component | None = None, component_given: bool | None = None) -> None:
         self.accounts = list(accounts)
         self.raw_accounts = list(raw_accounts)  # duplicates are found even among invalid accounts
         self.policy = policy
@@ -552,11 +727,14 @@ class ConfigParts:
         self.smtp = smtp
         # every custom policy name, valid or not (None: the keys of policies)
         self.policy_names = set(policy_names) if policy_names is not None else set(policies or {})
+        self.component = component
+        # a component: block was written (perhaps invalid: then no second message about it missing)
+        self.component_given = component is not None if component_given is None else component_given
 
     @classmethod
     def of(cls, cfg: Config) -> ConfigParts:
         return cls(enumerate(cfg.accounts), enumerate({"id": a.id, "appid": a.appid} for a in cfg.accounts),
-                   cfg.policy, cfg.policies, cfg.channels, cfg.smtp)
+                   cfg.policy, cfg.policies, cfg.channels, cfg.smtp, component=cfg.component)
 
 
 def cross_problems(parts: ConfigParts) -> list[Problem]:
@@ -587,6 +765,11 @@ def cross_problems(parts: ConfigParts) -> list[Problem]:
     if parts.policy is not None and parts.policy not in BUILTIN_NAMES and parts.policy not in parts.policy_names:
         known = ", ".join([*BUILTIN_NAMES, *sorted(parts.policy_names)])
         problems.append((("policy",), f"unknown policy '{parts.policy}' (known: {known})"))
+    if not parts.component_given:
+        for i, acct in parts.accounts:
+            if acct.access == "component":
+                problems.append((("accounts", i, "access"), "access component needs the top-level component: "
+                                 "block (the third-party platform's appid and environment variables)"))
     if parts.channels is not None and parts.channels.bridge.url is None:
         for i, acct in parts.accounts:
             if acct.inquiry.channel == "bridge":
@@ -619,7 +802,15 @@ def env_problems(parts: ConfigParts, environ: Mapping[str, str]) -> list[Problem
             need(("accounts", i, "secret_env"), acct.secret_env)
     if parts.channels is not None and any(a.inquiry.channel == "bridge" for _, a in parts.accounts):
         need(("channels", "bridge", "token_env"), parts.channels.bridge.token_env)
+    if parts.component is not None and any(a.access == "component" for _, a in parts.accounts):
+        for key in ("secret_env", "token_env", "aes_key_env", "store_key_env"):
+            need(("component", key), getattr(parts.component, key))
     if parts.smtp is not None:
         need(("smtp", "username_env"), parts.smtp.username_env)
         need(("smtp", "password_env"), parts.smtp.password_env)
+    for i, acct in parts.accounts:  # alert webhook keys named with ${VARIABLE}
+        for j, contact in enumerate(acct.contacts):
+            for k, url in enumerate(contact.apprise):
+                for name in apprise_env_names(url):
+                    need(("accounts", i, "contacts", j, "apprise", k), name)
     return problems

@@ -64,4 +64,12 @@ def config_warnings(config: Config) -> list[tuple[tuple[str | int, ...], str]]:
         if not policy.permits(ip if ip is not None else "127.0.0.1"):  # localhost resolves to loopback
             msg += "; checks.allow_private does not list its address either, so every round would be skipped"
         out.append((("checks", "canary_urls", i), msg))
+    comp = config.component
+    if (comp is not None and comp.public_url is None and not emulator
+            and any(a.access == "component" for a in config.accounts)):
+        # The platform pushes tickets from the internet; a unit's browser returns there too.
+        out.append((("component", "callback_listen"),
+                    f"the platform pushes its tickets to http://{comp.callback_listen}/wxmon/component/ticket, "
+                    "which the internet cannot reach if this is a local address: set component.public_url to "
+                    "the HTTPS address of a reverse proxy in front of it"))
     return out

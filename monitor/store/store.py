@@ -22,8 +22,11 @@ import sqlalchemy as sa
 from monitor.errors import BadInput
 from monitor.store import migrate
 from monitor.store.accounts import AccountStore
+from monitor.store.alerts import AlertStore
+from monitor.store.authorizations import AuthorizationStore
 from monitor.store.columns import ColumnStore
 from monitor.store.content import ContentStore
+from monitor.store.content_findings import ContentFindingStore
 from monitor.store.core import UNSET, NotFound, StoreUnavailable, first_line, table_names
 from monitor.store.coverage import CoverageStore
 from monitor.store.dialect import Dialect, dialect_for
@@ -34,12 +37,14 @@ from monitor.store.privacy import PrivacyStore
 from monitor.store.records import StoreHealth
 from monitor.store.reports import ReportStore
 from monitor.store.tables import ALL_TABLES, VERSION_TABLE, metadata
+from monitor.store.tasks import TaskStore
+from monitor.store.users import UserStore
 
 __all__ = ["UNSET", "NotFound", "Store", "StoreUnavailable"]
 
 
 class Store(AccountStore, ColumnStore, InquiryStore, ContentStore, PrivacyStore, FollowerStore, ReportStore,
-            CoverageStore):
+            CoverageStore, TaskStore, AlertStore, AuthorizationStore, UserStore, ContentFindingStore):
     """wxmon's database. Open with :meth:`Store.open`; close with :meth:`close`."""
 
     @classmethod

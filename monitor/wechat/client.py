@@ -229,6 +229,8 @@ def _too_large(limit: int, endpoint: str) -> E.AnswerTooLarge:
 class AccountAPI:
     """The API seen with one account's credentials."""
 
+    remote_ok = True  # whether the API helper process may make its calls (it fetches tokens by secret)
+
     def __init__(self, api: WeChatAPI, appid: str, secret: str) -> None:
         self.api = api
         self.appid = appid

@@ -100,6 +100,33 @@ class FeatureOff(APIError):
     blames = "config"
 
 
+class AuthorizationGone(APIError):
+    """The unit's authorization of wxmon's third-party platform is missing or revoked
+    (61003 not authorized, 61023 refresh token invalid, the unauthorized notice): the unit must
+    authorize again (``wxmon connect``). ``reason`` is the Chinese reason shown to users."""
+
+    blames = "config"
+
+    def __init__(self, message: str, *, endpoint: str = "", code: int | None = None, reason: str = "") -> None:
+        super().__init__(message, endpoint=endpoint, code=code)
+        self.reason = reason or "公众号未授权本平台（第三方平台授权已取消或失效）"
+
+
+class ComponentIPNotWhitelisted(APIError):
+    """errcode 61004: the monitor's IP is not on the third-party platform's whitelist."""
+
+    blames = "config"
+
+
+class ComponentUnavailable(WeChatError):
+    """The third-party platform cannot act yet (no ticket pushed, 61005/61006 ticket expired or
+    invalid, no component credentials): the monitor's trouble, never the account's."""
+
+    def __init__(self, message: str, *, endpoint: str = "", code: int | None = None, reason: str = "") -> None:
+        super().__init__(message, endpoint=endpoint, code=code)
+        self.reason = reason or "第三方平台暂不可用"
+
+
 _BY_CODE: dict[int, type[APIError]] = {
     -1: Busy,
     45009: QuotaExhausted,
@@ -113,7 +140,12 @@ _BY_CODE: dict[int, type[APIError]] = {
     46003: NoMenu,
     45015: OutOfWindow,
     65400: FeatureOff,
+    61003: AuthorizationGone,
+    61023: AuthorizationGone,
+    61004: ComponentIPNotWhitelisted,
 }
+# On the component token call: the ticket is stale or wrong (the push did not reach us).
+TICKET_CODES = frozenset({61005, 61006})
 
 TOKEN_CODES = frozenset({40001, 40014, 42001})
 

@@ -150,6 +150,8 @@ class RemoteAPI:
         try:
             if not self.alive:
                 raise RemoteUnavailable("the API helper process is not running")
+            if not account.remote_ok:
+                raise RemoteUnavailable("this account's token comes from its authorization: called inline")
             account.check_budget(endpoint)
         except (RemoteUnavailable, E.QuotaExhausted) as exc:
             future.set_exception(exc)

@@ -13,29 +13,27 @@ from monitor.clock import Clock
 from monitor.config import Account, Config
 from monitor.netpolicy import AddressPolicy
 from monitor.proxy import Proxies
+from monitor.store import Store
 from probes.channels.base import Channel, ChannelError, Reply, SentMessage
 from probes.channels.bridge import BridgeChannel
 from probes.channels.emulator import EmulatorChannel
-from probes.channels.manual import DEFAULT_FILE as MANUAL_FILE
-from probes.channels.manual import ManualChannel, ManualLog
+from probes.channels.manual import ApiFor, ManualChannel, TaskDesk
 
-__all__ = ["BridgeChannel", "Channel", "ChannelError", "EmulatorChannel", "ManualChannel", "ManualLog",
-           "Reply", "SentMessage", "channel_for", "manual_path"]
-
-
-def manual_path(config: Config) -> str:
-    """Where the manual channel keeps its tasks and records: beside accounts.yaml."""
-    return str(config.config_dir / MANUAL_FILE)
+__all__ = ["BridgeChannel", "Channel", "ChannelError", "EmulatorChannel", "ManualChannel", "Reply", "SentMessage",
+           "TaskDesk", "channel_for"]
 
 
-def channel_for(config: Config, account: Account, *, clock: Clock | None = None) -> Channel | None:
-    """The account's inquiry channel (a new object: close it with ``aclose``), None for ``none``."""
+def channel_for(config: Config, account: Account, *, clock: Clock | None = None, store: Store | None = None,
+                api_for: ApiFor | None = None) -> Channel | None:
+    """The account's inquiry channel (a new object: close it with ``aclose``), None for ``none``.
+    ``store`` and ``api_for`` (the round's): the manual channel's tasks and records (without a
+    store it opens its own from the configuration)."""
     kind = account.inquiry.channel
     if kind == "emulator":
         return EmulatorChannel(config.emulator_base_url, timeout_s=config.wechat.timeout_s,
                                proxies=Proxies.resolve(config.http))
     if kind == "manual":
-        return ManualChannel(manual_path(config), clock=clock)
+        return ManualChannel(config, store=store, clock=clock, api_for=api_for)
     if kind == "bridge":
         bridge = config.channels.bridge
         if bridge.url is None:

@@ -11,6 +11,7 @@ stands for the interval [hh:mm:00, hh:mm+1:00) and is given as its start.
 
 from __future__ import annotations
 
+import json
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -21,7 +22,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from monitor.clock import MINUTE as MINUTE  # re-exported: the resolutions live in monitor.clock
+from monitor.clock import SECOND as SECOND
 from monitor.clock import as_utc
+from monitor.clock import floor_to as floor_to
 from monitor.config import Account
 from monitor.netpolicy import AddressPolicy, AddressRefused, PolicyResolver, refusal_in
 from monitor.proxy import Proxies
@@ -55,18 +59,6 @@ class SentMessage:
     sent_at: datetime | None
 
 
-SECOND = timedelta(seconds=1)
-MINUTE = timedelta(minutes=1)
-
-
-def floor_to(value: datetime, resolution: timedelta) -> datetime:
-    """The start of the ``resolution``-long interval holding ``value`` (whole minutes: hh:mm:00)."""
-    if resolution <= SECOND:
-        return value
-    step = int(resolution.total_seconds())
-    return datetime.fromtimestamp(int(value.timestamp()) // step * step, value.tzinfo)
-
-
 @dataclass(frozen=True, slots=True)
 class Reply:
     """A message the tester received from the account (aware UTC time, text as received).
@@ -78,6 +70,9 @@ class Reply:
     at: datetime
     text: str
     resolution: timedelta = SECOND
+    # A person who saw the reply said it was automatic (the manual channel's --auto): the probe
+    # takes their word; without it, the probe judges as for any channel.
+    stated_auto: bool = False
 
 
 class Channel(ABC):
@@ -179,14 +174,20 @@ def http_client(timeout_s: float, policy: AddressPolicy | None = None,
 
 async def request_json(client: httpx.AsyncClient, what: str, method: str, url: str, *,
                        headers: dict[str, str] | None = None, params: dict[str, str] | None = None,
-                       body: dict[str, Any] | None = None) -> dict[str, Any]:
+                       body: dict[str, Any] | None = None, max_bytes: int | None = None) -> dict[str, Any]:
     """One HTTP call answering a JSON object, every failure as a :class:`ChannelError`.
 
     ``what`` names the call in messages ("emulator send"); URLs, headers and bodies
-    are never put in a message (they may hold a token or personal data).
+    are never put in a message (they may hold a token or personal data). ``max_bytes``:
+    an answer body longer than this is refused unread (outside input is bounded).
     """
     try:
-        response = await client.request(method, url, headers=headers, params=params, json=body)
+        if max_bytes is None:
+            response = await client.request(method, url, headers=headers, params=params, json=body)
+            raw = response.content
+        else:
+            async with client.stream(method, url, headers=headers, params=params, json=body) as response:
+                raw = await _read_capped(response, max_bytes, what)
     except _NOT_SENT as exc:
         if refusal_in(exc) is not None:
             raise ChannelError(f"{what}: address refused by the outbound address policy "
@@ -199,12 +200,25 @@ async def request_json(client: httpx.AsyncClient, what: str, method: str, url: s
         # 4xx: the service refused the request, nothing was done; 5xx: it may have acted before failing.
         raise ChannelError(f"{what}: HTTP {status}", maybe_delivered=status >= 500 or status == 408)
     try:
-        data = response.json()
+        data = json.loads(raw)
     except ValueError:
         raise ChannelError(f"{what}: answer is not JSON", maybe_delivered=True) from None
     if not isinstance(data, dict):
         raise ChannelError(f"{what}: answer is not a JSON object", maybe_delivered=True)
     return data
+
+
+async def _read_capped(response: httpx.Response, max_bytes: int, what: str) -> bytes:
+    """The body, refused once it grows past ``max_bytes`` (the rest is never read)."""
+    size, chunks = 0, []
+    async for chunk in response.aiter_bytes():
+        size += len(chunk)
+        if size > max_bytes:
+            status = response.status_code
+            raise ChannelError(f"{what}: answer longer than {max_bytes} bytes",
+                               maybe_delivered=status == 200 or status >= 500)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def parse_time(value: object, what: str) -> datetime:
