@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from console.auth import session_key
-from console.routes import account, audit, auth, downloads, overview, public, static, tasks
+from console.routes import account, audit, auth, downloads, overview, public, review, static, tasks
 from console.state import ConsoleState, WeeklyBuilder
 from console.web import LoginRequired, redirect, render, viewer
 from monitor.config import Config
@@ -105,7 +105,7 @@ def create_app(config: Config, store: Store, *, weekly: WeeklyBuilder | None = N
     st = ConsoleState(config=config, store=store, session_key=key or session_key(config),
                       secure_cookie=secure_cookie, weekly=weekly)
     routes = [*static.ROUTES, *auth.ROUTES, *overview.ROUTES, *account.ROUTES, *downloads.ROUTES,
-              *public.ROUTES, *tasks.ROUTES, *audit.ROUTES]
+              *public.ROUTES, *tasks.ROUTES, *audit.ROUTES, *review.ROUTES]
     app = Starlette(
         routes=routes,
         middleware=[

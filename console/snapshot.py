@@ -77,12 +77,18 @@ def rate_of(frame: pd.DataFrame) -> Rate:
 
 
 def data_stamp(store: Store) -> str:
-    """Changes whenever a probe round starts or finishes (what new data arrives with)."""
+    """Changes whenever a probe round starts or finishes (what new data arrives with), and when a
+    content finding is confirmed or dismissed (the verdicts count the confirmed ones)."""
+    reviews = store.content_review_stamp()
     runs = store.last_runs(limit=1)
     if not runs:
-        return "empty"
+        return f"empty|{reviews}"
     run = runs[0]
-    return f"{run.id}:{run.status}:{run.finished_at.isoformat() if run.finished_at else ''}"
+    return f"{run.id}:{run.status}:{run.finished_at.isoformat() if run.finished_at else ''}|{reviews}"
+
+
+def _reviews_of(stamp: str) -> str:
+    return stamp.rpartition("|")[2]
 
 
 def latest_data_at(store: Store) -> datetime | None:
@@ -108,8 +114,9 @@ def compute_snapshot(store: Store, config: Config, period: Period, previous: Sna
     now = clock.now()
     as_of = min(now, latest_data_at(store) or now)
     today = clock.to_local(as_of).date()
+    # A review decision can change any week of the past, so nothing is reused across one.
     same_day = previous is not None and previous.period.key == period.key \
-        and clock.to_local(previous.as_of).date() == today
+        and clock.to_local(previous.as_of).date() == today and _reviews_of(previous.stamp) == _reviews_of(stamp)
     kept_weeks = {w.key: f for w, f in previous.weeks} if previous is not None and same_day else {}
     kept_quarters = {q.key: f for q, f in previous.quarters} if previous is not None and same_day else {}
 
@@ -219,6 +226,17 @@ class SnapshotCache:
         if kept is not None:
             return kept  # served while the new one is computed
         return await asyncio.shield(task)
+
+    async def settled(self, period: Period) -> Snapshot:
+        """The snapshot of the data as it is now, waiting for a computation under way (unlike
+        :meth:`get`, which serves the previous one meanwhile)."""
+        while True:
+            snapshot = await self.get(period)
+            if snapshot.stamp == await asyncio.to_thread(data_stamp, self.store):
+                return snapshot
+            task = self._running.get(period.key)
+            if task is not None:
+                await asyncio.shield(task)
 
     def put(self, snapshot: Snapshot) -> None:
         """Keep a snapshot computed elsewhere (a benchmark, a warm-up)."""

@@ -241,7 +241,8 @@ async def check_column(column: Column, fetcher: PageFetcher, gate: HealthGate,
             if outcome == "unverifiable" and reason in (VERIFY_REASON, CHALLENGE_REASON):
                 pages.backoff.hold(result.final_url or url, pages.now)
                 pages.backoff.hold(url, pages.now)
-            elif outcome == "ok" and (soft := await pages.baselines.compare(result)) is not None:
+            elif outcome == "ok" and not pages.baselines.settled(result) and (
+                    soft := await pages.baselines.compare(result)) is not None:
                 outcome, reason = soft
             elif outcome == "ok" and result.final_url and result.final_url != url and (
                     gone := lands_on_home_instead(url, result, pages.healthy_landing(column))) is not None:

@@ -140,7 +140,8 @@ def read_page(html: str) -> PageView:
 
 
 def is_wechat_page(result: PageResult) -> bool:
-    return any("mp.weixin.qq.com" in url or "/mp/s/" in url for url in (result.final_url or "", result.url))
+    url, final = result.url, result.final_url or ""
+    return "mp.weixin.qq.com" in url or "/mp/s/" in url or "mp.weixin.qq.com" in final or "/mp/s/" in final
 
 
 _TITLE_PARTS = re.compile(r"\s*[-|_｜—–:：]+\s*")
@@ -226,8 +227,15 @@ def challenged(result: PageResult) -> bool:
 
 def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT404) -> PageOutcome:
     """What one fetched page says about its column (the monitor's health aside)."""
-    if result.status is not None and result.status != 200 and result.status in CHALLENGE_STATUSES \
-            and challenged(result):
+    status = result.status
+    if status == 200 and not result.error and result.text and result.final_url == result.url:
+        # The hot path (80,000 pages a round, nearly all healthy, not redirected): one pattern scan
+        # for every marker, then, on a short page, one for what could hide its text.
+        text = result.text
+        if (not _may_matter(text, soft404_markers) and not is_wechat_page(result)
+                and (len(text) >= BLANK_CHECK_CHARS or _has_text_fast(text))):
+            return _OK_200
+    if status is not None and status != 200 and status in CHALLENGE_STATUSES and challenged(result):
         return "unverifiable", CHALLENGE_REASON
     if result.error:
         if result.status is not None and result.status >= 400:
@@ -251,6 +259,7 @@ def judge_page(result: PageResult, soft404_markers: Sequence[str] = DEFAULT_SOFT
     return judge_view(read_page(text), result, soft404_markers)
 
 
+_OK_200: PageOutcome = ("ok", "HTTP 200")
 _TEXT_AT_START = re.compile(r"\s*[^\s<]")
 _TEXT_AFTER_TAG = re.compile(r">\s*[^\s<]")
 _SCRIPT_STYLE_OPEN = re.compile(r"<s(?:cript|tyle)|<noscript|<template", re.I)
@@ -258,6 +267,7 @@ _SCRIPT_STYLE_OPEN = re.compile(r"<s(?:cript|tyle)|<noscript|<template", re.I)
 
 def _has_text_fast(html: str) -> bool:
     """True only if the page surely shows text (no script, style, comment or hidden part to doubt)."""
+    # Substring tests before the case-blind pattern: one re.I alternation is 4x slower here.
     if "<!--" in html or "hidden" in html or "none" in html or _SCRIPT_STYLE_OPEN.search(html):
         return False
     return _TEXT_AT_START.match(html) is not None or _TEXT_AFTER_TAG.search(html) is not None
@@ -342,11 +352,16 @@ class SiteBaselines:
                     found.set_result(None)
         return await asyncio.shield(found)
 
+    def settled(self, result: PageResult) -> bool:
+        """True when the page's site is known to answer 404 for a missing page: nothing to compare
+        (the hot path, without a coroutine a page)."""
+        known = self._sites.get(_origin(result.url))
+        return known is not None and known.done() and known.result() is None
+
     async def compare(self, result: PageResult) -> PageOutcome | None:
         """A soft-404 reason if the page is what the site answers for a missing page, else None."""
-        known = self._sites.get(_origin(result.url))
-        if known is not None and known.done() and known.result() is None:
-            return None  # the hot path: a site that answers 404 for missing pages
+        if self.settled(result):
+            return None
         if result.status != 200 or not result.text or is_wechat_page(result):
             return None
         path = urlsplit(result.url).path

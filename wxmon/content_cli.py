@@ -21,16 +21,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
+from monitor.content_review import STATUS_ZH, decide
 from monitor.errors import BadInput, file_error
 from monitor.store import Store
 from monitor.store.content_findings import ContentFinding
-from monitor.store.core import NotFound
 from probes.content_check import KIND_ZH, Checker, Hit, RulesError, load_sets, sample_paths, shipped_paths
 from probes.privacy import MAX_FILE_BYTES, FileRefused, decode_bytes, looks_binary, read_bounded
 from probes.text import looks_like_html
 
 _HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml", ".shtml"})
-MAX_REASON = 500
 
 
 def register(sub: argparse._SubParsersAction[Any],
@@ -157,24 +156,6 @@ def _cmd_rules_check(args: argparse.Namespace) -> int:
 # ----------------------------------------------------------------------- review
 
 
-def decide(store: Store, finding_id: int, decision: Literal["confirmed", "dismissed"], *, reason: str,
-           reviewer: str) -> list[ContentFinding]:
-    """A person's decision on a candidate: the one path the CLI, the demo and the console take.
-    Raises BadInput for an empty reason or an unknown finding."""
-    reason = " ".join((reason or "").split())
-    if not reason:
-        raise BadInput("--reason: 请写明确认或排除的理由")
-    if len(reason) > MAX_REASON:
-        raise BadInput(f"--reason: 理由过长（最多{MAX_REASON}字）")
-    reviewer = " ".join((reviewer or "").split())[:100]
-    if not reviewer:
-        raise BadInput("--reviewer: 不能为空")
-    try:
-        return store.review_content_finding(finding_id, decision, reviewer=reviewer, reason=reason)
-    except NotFound:
-        raise BadInput(f"第{finding_id}条疑似问题不存在（wxmon content review 列出待核实的问题）") from None
-
-
 def _default_reviewer() -> str:
     try:
         return f"cli:{getpass.getuser()}"
@@ -220,7 +201,7 @@ def _cmd_review(args: argparse.Namespace) -> int:
 
 
 def _status_zh(status: str) -> str:
-    return {"candidate": "待核实", "confirmed": "已确认", "dismissed": "已排除"}.get(status, status)
+    return STATUS_ZH.get(status, status)
 
 
 def _line(f: ContentFinding) -> str:

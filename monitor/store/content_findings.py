@@ -96,6 +96,35 @@ class ContentFindingStore(StoreCore):
         with self._read() as conn:
             return [_record(r) for r in conn.execute(query).mappings()]
 
+    def latest_content_findings(self, *, status: str | None = None, decided: bool = False,
+                                limit: int = 100) -> list[ContentFinding]:
+        """The newest findings first (the review page): ``decided`` lists reviewed ones by when they
+        were decided, otherwise by when they were found; ``status`` narrows either."""
+        c = content_findings.c
+        if decided:
+            query = sa.select(content_findings).where(c.reviewed_at.is_not(None)).order_by(
+                c.reviewed_at.desc(), c.id.desc())
+        else:
+            query = sa.select(content_findings).order_by(c.found_at.desc(), c.id.desc())
+        if status is not None:
+            query = query.where(c.status == status)
+        with self._read() as conn:
+            return [_record(r) for r in conn.execute(query.limit(limit)).mappings()]
+
+    def count_content_findings(self, status: str) -> int:
+        c = content_findings.c
+        with self._read() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).where(c.status == status)).scalar_one())
+
+    def content_review_stamp(self) -> str:
+        """Moves whenever a decision is taken or changed (verdicts depend on the confirmed findings)."""
+        c = content_findings.c
+        confirmed = sa.func.sum(sa.case((c.status == "confirmed", 1), else_=0))
+        with self._read() as conn:
+            row = conn.execute(sa.select(sa.func.count(c.reviewed_at), confirmed,
+                                         sa.func.max(c.reviewed_at))).one()
+        return f"{row[0]}:{row[1] or 0}:{row[2] or ''}"
+
     def content_finding(self, finding_id: int) -> ContentFinding:
         c = content_findings.c
         with self._read() as conn:

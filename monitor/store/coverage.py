@@ -13,9 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from monitor.store.core import StoreCore, aware, shanghai_day
+from monitor.store.core import StoreCore, aware, chunks, shanghai_day
 from monitor.store.records import COVERAGE_KINDS, CoverageTotals, check_choice
-from monitor.store.tables import coverage_daily
+from monitor.store.tables import accounts, coverage_daily
+from monitor.store.types import UTCDateTime
 
 
 def _earlier(new: Any, old: Any) -> Any:
@@ -37,27 +38,45 @@ class CoverageStore(StoreCore):
         day = shanghai_day(at)
         good = set(ok)
         bad = set(failed) - good
-        rows = [{"kind": kind, "day": day, "account_id": a, "ok": 1, "failed": 0, "first_ok_at": at,
-                 "last_ok_at": at} for a in sorted(good)]
-        rows += [{"kind": kind, "day": day, "account_id": a, "ok": 0, "failed": 1, "first_ok_at": None,
-                  "last_ok_at": None} for a in sorted(bad)]
-        if not rows:
+        if not good and not bad:
             return 0
         t = coverage_daily
-        stmt = self._dialect.insert(t)
-        x = stmt.excluded
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[t.c.kind, t.c.day, t.c.account_id],
-            set_={
-                "ok": t.c.ok + x.ok,
-                "failed": t.c.failed + x.failed,
-                "first_ok_at": _earlier(x.first_ok_at, t.c.first_ok_at),
-                "last_ok_at": _later(x.last_ok_at, t.c.last_ok_at),
-            },
-        )
+        names = ["kind", "day", "account_id", "ok", "failed", "first_ok_at", "last_ok_at"]
         with self._write() as conn:
-            conn.execute(stmt, rows)
-        return len(rows)
+            known = self._known_accounts(conn, good | bad)
+            if known != good | bad:
+                missing = sorted((good | bad) - known)[:3]
+                raise ValueError(f"coverage for accounts not in the store: {', '.join(missing)}")
+            # One INSERT ... SELECT per chunk of accounts (the account ids as one expanding list),
+            # not a row of parameters per account: a round records 10,000 accounts at once.
+            for ids, looked in ((sorted(good), True), (sorted(bad), False)):
+                for chunk in chunks(ids):
+                    when = sa.literal(at if looked else None, UTCDateTime())
+                    select = sa.select(
+                        sa.literal(kind, sa.Text()), sa.literal(day, sa.Date()), accounts.c.id,
+                        sa.literal(1 if looked else 0, sa.Integer()), sa.literal(0 if looked else 1, sa.Integer()),
+                        when, when,
+                    ).where(accounts.c.id.in_(chunk))
+                    stmt = self._dialect.insert(t).from_select(names, select)
+                    x = stmt.excluded
+                    stmt = stmt.on_conflict_do_update(
+                        index_elements=[t.c.kind, t.c.day, t.c.account_id],
+                        set_={
+                            "ok": t.c.ok + x.ok,
+                            "failed": t.c.failed + x.failed,
+                            "first_ok_at": _earlier(x.first_ok_at, t.c.first_ok_at),
+                            "last_ok_at": _later(x.last_ok_at, t.c.last_ok_at),
+                        },
+                    )
+                    conn.execute(stmt)
+        return len(good) + len(bad)
+
+    @staticmethod
+    def _known_accounts(conn: sa.Connection, ids: set[str]) -> set[str]:
+        found: set[str] = set()
+        for chunk in chunks(sorted(ids)):
+            found.update(conn.execute(sa.select(accounts.c.id).where(accounts.c.id.in_(chunk))).scalars())
+        return found
 
     def last_looks(self, kind: str, before: datetime, *, since: date | None = None) -> dict[str, datetime]:
         """Per account: the last successful look of ``kind`` before ``before`` (on Shanghai

@@ -25,19 +25,13 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.config.yamlsource import Source, SourceError, read_yaml
+from monitor.content_review import KIND_ZH as KIND_ZH  # one place for the labels; re-exported
 
 FORMAT_VERSION = 1
 SHIPPED_DIR = Path(__file__).parent / "rules"
 
 Kind = Literal["fixed_expression", "name_title", "wrong_char", "sensitive", "link_host"]
 KINDS: tuple[str, ...] = Kind.__args__  # type: ignore[attr-defined]
-KIND_ZH = {
-    "fixed_expression": "规范表述错误",
-    "name_title": "领导姓名职务错配",
-    "wrong_char": "错别字",
-    "sensitive": "敏感词",
-    "link_host": "有害链接",
-}
 
 Phrase = Annotated[str, Field(min_length=1, max_length=200)]
 RuleId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-\u4e00-\u9fff]{1,64}$")]
