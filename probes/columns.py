@@ -69,7 +69,7 @@ class Column:
         return self.targets[0] if self.targets else None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per column a round: plain slots (a frozen init costs 2x)
 class Check:
     column: Column
     outcome: Outcome

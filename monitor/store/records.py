@@ -46,7 +46,7 @@ class ProbeRun:
     detail: dict[str, Any] | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: 80,000 are made a round, and a frozen init costs 3x (bench_columns)
 class ColumnResult:
     """One check of one column, after the confirmation state machine ran.
 
