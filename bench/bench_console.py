@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 import threading
 import time
 from datetime import timedelta
@@ -32,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from bench_metrics import COLUMNS, NOW, PERIOD, build, shanghai  # noqa: E402
+from bench_metrics import COLUMNS, NOW, PERIOD, prepare_store, shanghai  # noqa: E402
 from timing import best  # noqa: E402
 
 from monitor import clock  # noqa: E402
@@ -67,16 +66,7 @@ def main() -> int:
     ap.add_argument("--reuse", action="store_true", help="measure an existing --db without building")
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    tmp = None
-    if args.db is None:
-        tmp = tempfile.TemporaryDirectory(prefix="wxmon-bench-console-")
-        args.db = Path(tmp.name) / "bench.db"
-    db = args.db.absolute()
-    if not args.reuse:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        log(f"building {args.accounts:,} accounts x {PERIOD} in {db}")
-        build(db, args.accounts, args.seed)
+    tmp, db = prepare_store(args, "wxmon-bench-console-")
     clock.set_clock(VirtualClock(NOW))
     try:
         return measure(write_config(db, args.accounts))

@@ -233,6 +233,23 @@ def measure(config_path: Path, out_csv: Path) -> None:
     store.close()
 
 
+def prepare_store(args: argparse.Namespace,
+                  prefix: str) -> tuple[tempfile.TemporaryDirectory[str] | None, Path]:
+    """The store the benchmarks measure: ``--db`` (built afresh unless ``--reuse``) or a file in a
+    temporary directory (returned, so the caller keeps it alive until it is done)."""
+    tmp = None
+    if args.db is None:
+        tmp = tempfile.TemporaryDirectory(prefix=prefix)
+        args.db = Path(tmp.name) / "bench.db"
+    db = args.db.absolute()
+    if not args.reuse:
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        log(f"building {args.accounts:,} accounts x {PERIOD} in {db}")
+        build(db, args.accounts, args.seed)
+    return tmp, db
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--accounts", type=int, default=10_000)
@@ -244,16 +261,7 @@ def main() -> int:
     if args.measure:
         measure(args.measure, args.measure.with_suffix(".csv"))
         return 0
-    tmp = None
-    if args.db is None:
-        tmp = tempfile.TemporaryDirectory(prefix="wxmon-bench-")
-        args.db = Path(tmp.name) / "bench.db"
-    db = args.db.absolute()
-    if not args.reuse:
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        log(f"building {args.accounts:,} accounts x {PERIOD} in {db}")
-        build(db, args.accounts, args.seed)
+    tmp, db = prepare_store(args, "wxmon-bench-")
     config = write_config(db, args.accounts)
     log("measuring in a fresh process")
     rc = subprocess.call([sys.executable, __file__, "--measure", str(config)], env={**os.environ})

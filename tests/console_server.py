@@ -22,13 +22,17 @@ def running_console(config: Config, store: Store) -> Iterator[ConsoleServer]:
     started = threading.Event()
     holder: list[ConsoleServer] = []
     failure: list[BaseException] = []
+    done = asyncio.Event()
 
     async def serve() -> None:
         server = ConsoleServer(config, store, sock, key=TEST_KEY)
         holder.append(server)
         server.start()
         started.set()
-        await server.task
+        waiter = asyncio.ensure_future(done.wait())
+        await asyncio.wait({waiter, server.task}, return_when=asyncio.FIRST_COMPLETED)
+        waiter.cancel()
+        await server.stop()  # as `wxmon web` stops: the warm-up and the cache's work end too
 
     def run() -> None:
         try:
@@ -48,6 +52,6 @@ def running_console(config: Config, store: Store) -> Iterator[ConsoleServer]:
     try:
         yield server
     finally:
-        loop.call_soon_threadsafe(setattr, server.server, "should_exit", True)
+        loop.call_soon_threadsafe(done.set)
         thread.join()
         sock.close()

@@ -10,7 +10,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TextIO
 
-from monitor.errors import BadInput, RuntimeFailure, WxmonError, file_error, is_runtime_oserror, os_problem
+from monitor.errors import BadInput, RuntimeFailure, WxmonError, is_runtime_oserror, os_problem
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -229,35 +229,23 @@ def _cmd_report_weekly(args: argparse.Namespace) -> int:
 def _cmd_privacy_scan(args: argparse.Namespace) -> int:
     import json
 
-    from probes.privacy import MAX_FILE_BYTES, FileRefused, scan_file
+    from probes.privacy import MAX_FILE_BYTES, scan_file
+    from wxmon.file_scan import FileScan
 
-    # A file that cannot be scanned is one line on stderr; the others are still
-    # scanned, and the exit code says the result is incomplete.
-    found, scanned, code = 0, 0, 0
-    for name in args.paths:
-        try:
-            _, findings = scan_file(Path(name), max_bytes=args.max_size or MAX_FILE_BYTES)
-        except FileRefused as exc:
-            print(f"wxmon: {name}: not scanned: {exc}", file=sys.stderr)
-            code = 2
-            continue
-        except OSError as exc:
-            error = file_error(name, OSError(exc.errno, exc.strerror), "cannot read")
-            print(f"wxmon: {error}", file=sys.stderr)
-            code = max(code, error.exit_code)  # 2 (bad input) wins over 1 (I/O error)
-            continue
-        scanned += 1
+    run, found = FileScan(), 0
+    max_bytes = args.max_size or MAX_FILE_BYTES
+    for name, (_, findings) in run.each(args.paths, lambda path: scan_file(path, max_bytes=max_bytes)):
         for finding in findings:
             found += 1
             if args.json:
                 print(json.dumps({"source": name, **finding.to_dict()}, ensure_ascii=False))
             else:
                 print(f"{name}:{finding.start}-{finding.end}: {finding.type} {finding.masked}")
-    if scanned and not args.json:
-        skipped = len(args.paths) - scanned
+    if run.scanned and not args.json:
+        skipped = len(args.paths) - run.scanned
         tail = f", {skipped} not scanned" if skipped else ""
-        print(f"{found} finding(s) in {scanned} file(s){tail}", file=sys.stderr)
-    return code
+        print(f"{found} finding(s) in {run.scanned} file(s){tail}", file=sys.stderr)
+    return run.code
 
 
 def _port_arg(text: str) -> int:

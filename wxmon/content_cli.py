@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from monitor.content_review import STATUS_ZH, decide
-from monitor.errors import BadInput, file_error
+from monitor.errors import BadInput
 from monitor.store import Store
 from monitor.store.content_findings import ContentFinding
 from probes.content_check import KIND_ZH, Checker, Hit, RulesError, load_sets, sample_paths, shipped_paths
 from probes.privacy import MAX_FILE_BYTES, FileRefused, decode_bytes, looks_binary, read_bounded
 from probes.text import looks_like_html
+from wxmon.file_scan import FileScan
 
 _HTML_SUFFIXES = frozenset({".html", ".htm", ".xhtml", ".shtml"})
 
@@ -108,20 +109,8 @@ def _checker(rule_files: Sequence[str], shipped: bool, samples: bool) -> Checker
 
 def _cmd_scan(args: argparse.Namespace) -> int:
     checker = _checker(args.rules, not args.no_shipped, args.samples)
-    found, scanned, code = 0, 0, 0
-    for name in args.paths:
-        try:
-            _, hits = scan_file(checker, Path(name), as_of=args.as_of)
-        except FileRefused as exc:
-            print(f"wxmon: {name}: not scanned: {exc}", file=sys.stderr)
-            code = 2
-            continue
-        except OSError as exc:
-            error = file_error(name, OSError(exc.errno, exc.strerror), "cannot read")
-            print(f"wxmon: {error}", file=sys.stderr)
-            code = max(code, error.exit_code)
-            continue
-        scanned += 1
+    run, found = FileScan(), 0
+    for name, (_, hits) in run.each(args.paths, lambda path: scan_file(checker, path, as_of=args.as_of)):
         for h in hits:
             found += 1
             if args.json:
@@ -131,11 +120,11 @@ def _cmd_scan(args: argparse.Namespace) -> int:
                 fix = f" → {h.suggestion}" if h.suggestion else ""
                 kind = KIND_ZH.get(h.kind, h.kind)
                 print(f"{name}:{h.start}-{h.end}: {kind} “{h.text}”{fix}  [{h.rule}]  {h.context}")
-    if scanned and not args.json:
-        skipped = len(args.paths) - scanned
+    if run.scanned and not args.json:
+        skipped = len(args.paths) - run.scanned
         tail = f"，{skipped}个文件未扫描" if skipped else ""
-        print(f"{scanned}个文件，发现{found}处疑似问题（待人工核实）{tail}", file=sys.stderr)
-    return code
+        print(f"{run.scanned}个文件，发现{found}处疑似问题（待人工核实）{tail}", file=sys.stderr)
+    return run.code
 
 
 def _cmd_rules_check(args: argparse.Namespace) -> int:
